@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/redis-chaos/redis-chaos/chaos/api"
+	"github.com/redis-chaos/redis-chaos/proxy"
+)
+
+func init() { subcommands = append(subcommands, newProxyCmd) }
+
+// addProxyFlags adds the flags shared by up, run and proxy.
+func addProxyFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.Int("base-port", 7001, "first proxy port (one port per real node, in address order)")
+	f.String("listen-host", "127.0.0.1", "interface the per-node proxy listeners bind to")
+	f.String("announce-host", "", "host told to clients in MOVED/ASK and CLUSTER replies (default: listen-host, or 127.0.0.1 for 0.0.0.0)")
+	f.String("api", "127.0.0.1:8470", "control API, health and metrics address")
+	f.String("api-token", "", "bearer token for the control API (required when --api is not loopback)")
+	f.Duration("node-timeout", 0, "node timeout of the simulated cluster (default: the real cluster's cluster-node-timeout)")
+	f.Int64("seed", 0, "random seed for fault and scenario picks (0: time-based, printed)")
+	f.Duration("refresh", time.Second, "topology refresh interval")
+	f.String("username", "", "ACL user for the proxy's own topology queries")
+	f.String("password", "", "password for the proxy's own topology queries")
+}
+
+func newProxyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "proxy --upstream HOST:PORT[,HOST:PORT…]",
+		Short: "Run the proxy in front of an existing cluster (sidecar mode; faults are simulated only)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := settings(cmd)
+			if err != nil {
+				return err
+			}
+			seeds := splitList(v.GetString("upstream"))
+			if len(seeds) == 0 {
+				return errors.New("--upstream is required: one or more HOST:PORT of the real cluster")
+			}
+			for _, s := range seeds {
+				if _, _, err := net.SplitHostPort(s); err != nil {
+					return fmt.Errorf("--upstream: %q is not HOST:PORT", s)
+				}
+			}
+			return runProxy(cmd.Context(), v, cmd.OutOrStdout(), seeds)
+		},
+	}
+	cmd.Flags().String("upstream", "", "seed addresses of the real cluster, comma separated")
+	addProxyFlags(cmd)
+	return cmd
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func newLogger(v *viper.Viper, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(v.GetString("log-level"))); err != nil {
+		lvl = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+// runProxy starts the proxy and the API in front of seeds and serves until ctx ends.
+func runProxy(ctx context.Context, v *viper.Viper, out io.Writer, seeds []string) error {
+	rt, err := startProxy(ctx, v, seeds)
+	if err != nil {
+		return err
+	}
+	rt.printBanner(out)
+	<-ctx.Done()
+	fmt.Fprintln(out, "shutting down...")
+	return rt.stop()
+}
+
+// runtime is a started proxy with its API server.
+type runtime struct {
+	proxy  *proxy.Server
+	api    *http.Server
+	apiLn  net.Listener
+	log    *slog.Logger
+	served chan error
+}
+
+func startProxy(ctx context.Context, v *viper.Viper, seeds []string) (*runtime, error) {
+	log := newLogger(v, os.Stderr)
+	apiAddr, token := v.GetString("api"), v.GetString("api-token")
+	if err := api.CheckBind(apiAddr, token); err != nil {
+		return nil, fmt.Errorf("--api %s: %w", apiAddr, err)
+	}
+	if bp := v.GetInt("base-port"); bp < 0 || bp > 65535 {
+		return nil, fmt.Errorf("--base-port %d: must be between 1 and 65535", bp)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := proxy.New(proxy.Config{
+		Seeds:           seeds,
+		ListenHost:      v.GetString("listen-host"),
+		AnnounceHost:    v.GetString("announce-host"),
+		BasePort:        v.GetInt("base-port"),
+		RefreshInterval: v.GetDuration("refresh"),
+		Username:        v.GetString("username"),
+		Password:        v.GetString("password"),
+		Logger:          log,
+		Registerer:      reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	apiLn, err := net.Listen("tcp", apiAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--api %s: %w", apiAddr, err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		apiLn.Close()
+		return nil, err
+	}
+	h := api.New(api.Config{Proxy: srv, Gatherer: reg, Token: token})
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	rt := &runtime{proxy: srv, api: hs, apiLn: apiLn, log: log, served: make(chan error, 1)}
+	go func() { rt.served <- hs.Serve(apiLn) }()
+	return rt, nil
+}
+
+func (rt *runtime) printBanner(out io.Writer) {
+	nodes := rt.proxy.Nodes()
+	fmt.Fprintln(out, "proxy listening, one port per real node:")
+	fmt.Fprintf(out, "  %-22s %-22s %-8s %s\n", "PROXY", "REAL NODE", "ROLE", "NODE ID")
+	var seeds []string
+	for _, n := range nodes {
+		fmt.Fprintf(out, "  %-22s %-22s %-8s %s\n", n.Announce, n.Addr, n.Role, n.ID)
+		seeds = append(seeds, n.Announce)
+	}
+	fmt.Fprintf(out, "\nseed address for applications: %s\n", strings.Join(seeds, ","))
+	fmt.Fprintf(out, "control API: http://%s (health /healthz, metrics /metrics, topology /v1/topology)\n", rt.apiLn.Addr())
+}
+
+func (rt *runtime) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rt.api.Shutdown(ctx)
+	<-rt.served
+	return rt.proxy.Shutdown(ctx)
+}

@@ -1,0 +1,770 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"hash/maphash"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis-chaos/redis-chaos/proxy/resp"
+	"github.com/redis-chaos/redis-chaos/proxy/topology"
+)
+
+// The data path of one client connection:
+//
+//	client ──▶ clientLoop ──(commands, in order)──▶ upstream node
+//	              │ push entry per command
+//	              ▼
+//	          queue [e1 e2 e3 …]   (what each reply will be: from the node,
+//	              │                 injected by a fault, or none)
+//	              ▼
+//	client ◀── replyLoop ◀──(replies, scanned one by one)── upstream node
+//
+// The client loop never waits for a reply before reading the next command
+// (full pipelining). The reply loop emits replies strictly in queue order, so
+// replies are never reordered, lost or duplicated, whether they come from the
+// node, from another node (Action.Route) or from a fault (Action.Reply).
+
+type entryKind uint8
+
+const (
+	entUpstream entryKind = iota // the reply comes from an upstream connection
+	entInjected                  // the reply is entry.data
+	entNone                      // no reply (RESP3 subscribe family: pushes only)
+	entClose                     // close the connection once everything before is sent
+)
+
+type entry struct {
+	kind   entryKind
+	up     *upstream // entUpstream: nil means the primary upstream
+	rw     topology.Kind
+	unpair bool // replies stop being paired after this command (RESP2 pub/sub, MONITOR, CLIENT REPLY)
+	cmd    *CommandInfo
+	start  time.Time
+	data   []byte
+	info   *ConnInfo
+	fault  string
+	// recorded for the Observer only
+	sub    string
+	key    string
+	slot   int
+	hash   uint64
+	args   int
+	queued int
+}
+
+// upstream is one connection to a real node with its reply buffer.
+type upstream struct {
+	addr      string
+	host      string
+	c         net.Conn
+	buf       []byte
+	start     int
+	end       int
+	sc        resp.Scanner
+	streaming bool // part of the current reply was already sent on
+}
+
+func (u *upstream) readMore() (int, error) {
+	if u.start == u.end {
+		u.start, u.end = 0, 0
+	} else if u.start > 0 && u.end == len(u.buf) {
+		n := copy(u.buf, u.buf[u.start:u.end])
+		u.start, u.end = 0, n
+	}
+	if u.end == len(u.buf) {
+		nb := make([]byte, 2*len(u.buf))
+		copy(nb, u.buf[u.start:u.end])
+		u.end -= u.start
+		u.start = 0
+		u.buf = nb
+	}
+	n, err := u.c.Read(u.buf[u.end:])
+	u.end += n
+	return n, err
+}
+
+// readReply reads one whole reply (used for secondary upstreams only).
+func (u *upstream) readReply() ([]byte, error) {
+	for {
+		if u.start < u.end {
+			n, err := u.sc.Scan(u.buf[u.start:u.end])
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				r := u.buf[u.start : u.start+n]
+				u.start += n
+				return r, nil
+			}
+		}
+		if _, err := u.readMore(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+const upstreamBufSize = 16 << 10
+
+var hashSeed = maphash.MakeSeed()
+
+type clientConn struct {
+	s    *Server
+	nd   *node
+	c    net.Conn
+	info atomic.Pointer[ConnInfo] // current snapshot; replaced (never modified) by the client loop
+	up   *upstream
+	w    *bufio.Writer // reply loop only
+
+	routes map[string]*upstream // secondary upstreams, created by the client loop
+
+	mu       sync.Mutex
+	q        []entry
+	qhead    int
+	primary  int  // entUpstream entries for the primary in the queue
+	unpaired bool // set by the reply loop
+	draining bool
+
+	closeOnce sync.Once
+	done      chan struct{}
+	resetting bool
+}
+
+func (s *Server) newClientConn(nd *node, nc net.Conn) *clientConn {
+	info := &ConnInfo{
+		ID:     s.nextID.Add(1),
+		Node:   nd.addr,
+		NodeID: nd.id,
+		Listen: nd.listen,
+		Client: nc.RemoteAddr(),
+		Since:  time.Now(),
+	}
+	c := &clientConn{s: s, nd: nd, c: nc, done: make(chan struct{})}
+	c.info.Store(info)
+	return c
+}
+
+// serve runs one client connection until it ends.
+func (c *clientConn) serve() {
+	defer c.s.wg.Done()
+	s := c.s
+	s.metrics.conns.WithLabelValues(c.nd.addr).Inc()
+	defer s.metrics.conns.WithLabelValues(c.nd.addr).Dec()
+	info := c.info.Load()
+	s.observe(Event{Type: EventConnect, Time: info.Since, Conn: *info, Slot: -1})
+
+	up, err := c.dial(c.nd.addr)
+	if err != nil {
+		// The node is unreachable: the client sees its connection dropped.
+		s.metrics.upstreamErrors.WithLabelValues(c.nd.addr, "dial").Inc()
+		s.log.Debug("upstream dial failed", "node", c.nd.addr, "err", err)
+		c.closeWith("upstream unreachable: "+err.Error(), true)
+		s.forget(c)
+		return
+	}
+	c.up = up
+	c.w = bufio.NewWriterSize(c.c, 32<<10)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.replyLoop()
+	}()
+	c.clientLoop()
+	wg.Wait()
+	s.forget(c)
+}
+
+func (c *clientConn) dial(addr string) (*upstream, error) {
+	d := net.Dialer{Timeout: c.s.cfg.DialTimeout}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if c.s.cfg.UpstreamTLS != nil {
+		host, _, _ := net.SplitHostPort(addr)
+		cfg := c.s.cfg.UpstreamTLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName = host
+		}
+		nc = tlsClient(nc, cfg)
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	return &upstream{addr: addr, host: host, c: nc, buf: make([]byte, upstreamBufSize)}, nil
+}
+
+// clientLoop reads commands from the client and forwards them.
+func (c *clientConn) clientLoop() {
+	s := c.s
+	rd := resp.NewCommandReader(c.c)
+	rd.MaxQuery = s.cfg.MaxQueryBuffer
+	rd.MaxBulk = s.cfg.MaxBulk
+	var out []byte
+	batch := make([]entry, 0, 64)
+	for {
+		cmds, err := rd.Read()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		table := *s.commands.Load()
+		policy := s.cfg.Policy
+		observing := s.cfg.Observer != nil
+		for i := range cmds {
+			cmd := &cmds[i]
+			if len(cmd.Args) == 0 {
+				continue
+			}
+			ci := table.lookup(cmd.Args[0])
+			e := entry{cmd: ci, rw: topology.CommandKind(cmd.Args), info: c.info.Load(), slot: -1}
+			if observing || policy != nil {
+				e.start = time.Now()
+			} else if s.metrics.timed {
+				e.start = time.Now()
+			}
+			c.track(ci, cmd.Args, &e)
+			if observing {
+				c.record(ci, cmd, &e)
+			}
+			route := ""
+			if policy != nil {
+				pc := Command{Args: cmd.Args, Raw: cmd.Raw, Info: ci, Slot: -1}
+				if ci != nil {
+					pc.Name = ci.Name
+					pc.Slot = slotOf(ci, cmd.Args)
+				}
+				act := policy.Command(c.info.Load(), &pc)
+				if act.Kind != Forward || act.Delay > 0 || act.Route != "" {
+					// Send what is queued before waiting or answering.
+					if !c.send(&out, &batch) {
+						return
+					}
+					e.fault = act.Fault
+					if act.Delay > 0 && !c.sleep(act.Delay) {
+						return
+					}
+					switch act.Kind {
+					case Reply:
+						e.kind, e.data = entInjected, act.Reply
+						batch = append(batch, e)
+						continue
+					case Close:
+						c.reset("fault: " + act.Fault)
+						return
+					case Hang:
+						select {
+						case <-act.Release:
+						case <-c.done:
+							return
+						}
+					}
+					route = act.Route
+				}
+			}
+			if route != "" && route != c.nd.addr {
+				u, err := c.route(route)
+				if err != nil {
+					s.metrics.upstreamErrors.WithLabelValues(route, "dial").Inc()
+					c.reset("route to " + route + " failed")
+					return
+				}
+				e.up = u
+				if !c.send(&out, &batch) {
+					return
+				}
+				batch = append(batch, e)
+				c.push(batch)
+				batch = batch[:0]
+				if _, err := u.c.Write(cmd.Raw); err != nil {
+					c.reset("write to " + route + " failed")
+					return
+				}
+				continue
+			}
+			batch = append(batch, e)
+			if len(cmd.Raw) >= 64<<10 {
+				// A large command goes out as it is, without a copy.
+				c.push(batch)
+				batch = batch[:0]
+				if !c.send(&out, &batch) {
+					return
+				}
+				if _, err := c.up.c.Write(cmd.Raw); err != nil {
+					c.close("upstream write: " + err.Error())
+					return
+				}
+				continue
+			}
+			out = append(out, cmd.Raw...)
+			if len(out) >= 64<<10 {
+				if !c.send(&out, &batch) {
+					return
+				}
+			}
+		}
+		if !c.send(&out, &batch) {
+			return
+		}
+	}
+}
+
+// send queues the batch's entries, then writes the commands upstream. The
+// entries go first so that a reply never arrives before its entry.
+func (c *clientConn) send(out *[]byte, batch *[]entry) bool {
+	if len(*batch) > 0 {
+		c.push(*batch)
+		*batch = (*batch)[:0]
+	}
+	if len(*out) == 0 {
+		return true
+	}
+	_, err := c.up.c.Write(*out)
+	if cap(*out) > 1<<20 {
+		*out = nil
+	} else {
+		*out = (*out)[:0]
+	}
+	if err != nil {
+		c.s.metrics.upstreamErrors.WithLabelValues(c.nd.addr, "write").Inc()
+		c.close("upstream write: " + err.Error())
+		return false
+	}
+	return true
+}
+
+// push appends entries to the queue and wakes the reply loop when it might be
+// blocked reading the node while an entry it can emit on its own waits.
+func (c *clientConn) push(es []entry) {
+	c.mu.Lock()
+	wake := false
+	for i := range es {
+		e := &es[i]
+		if e.kind == entUpstream && e.up == nil {
+			c.primary++
+		} else if c.primary == 0 || c.unpaired {
+			wake = true
+		}
+		e.queued = len(c.q) - c.qhead
+		c.q = append(c.q, *e)
+	}
+	c.mu.Unlock()
+	if wake {
+		c.up.c.SetReadDeadline(time.Now())
+	}
+	// Drop references held by the batch's backing array.
+	for i := range es {
+		es[i] = entry{}
+	}
+}
+
+// track follows the commands that change how replies must be handled.
+func (c *clientConn) track(ci *CommandInfo, args [][]byte, e *entry) {
+	if ci == nil {
+		return
+	}
+	switch ci.Name {
+	case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE":
+		if c.info.Load().RESP3 {
+			e.kind = entNone // RESP3: confirmations arrive as pushes
+		} else {
+			e.unpair = true
+		}
+	case "MONITOR":
+		e.unpair = true
+	case "HELLO":
+		if len(args) > 1 {
+			c.update(func(ni *ConnInfo) { ni.RESP3 = string(args[1]) == "3" })
+		}
+	case "READONLY", "READWRITE":
+		c.update(func(ni *ConnInfo) { ni.Readonly = ci.Name == "READONLY" })
+	case "CLIENT":
+		if len(args) < 3 {
+			return
+		}
+		switch {
+		case bytes.EqualFold(args[1], []byte("SETNAME")):
+			c.update(func(ni *ConnInfo) { ni.Name = string(args[2]) })
+		case bytes.EqualFold(args[1], []byte("SETINFO")) && len(args) > 3:
+			c.update(func(ni *ConnInfo) {
+				switch {
+				case bytes.EqualFold(args[2], []byte("LIB-NAME")):
+					ni.LibName = string(args[3])
+				case bytes.EqualFold(args[2], []byte("LIB-VER")):
+					ni.LibVer = string(args[3])
+				}
+			})
+		case bytes.EqualFold(args[1], []byte("REPLY")):
+			e.unpair = true
+		}
+	}
+}
+
+// update replaces the connection's info snapshot with a modified copy.
+func (c *clientConn) update(f func(*ConnInfo)) {
+	ni := *c.info.Load()
+	f(&ni)
+	c.info.Store(&ni)
+}
+
+// record fills the Observer's fields of an entry.
+func (c *clientConn) record(ci *CommandInfo, cmd *resp.Command, e *entry) {
+	e.args = len(cmd.Args)
+	e.hash = maphash.Bytes(hashSeed, cmd.Raw)
+	if ci == nil {
+		return
+	}
+	switch ci.Name {
+	case "CLIENT", "CLUSTER", "CONFIG", "COMMAND", "SCRIPT", "FUNCTION", "OBJECT", "MEMORY", "XINFO", "ACL":
+		if len(cmd.Args) > 1 {
+			e.sub = string(bytes.ToUpper(cmd.Args[1]))
+		}
+	}
+	if k := firstKey(ci, cmd.Args); k != nil {
+		e.key = string(k)
+		e.slot = topology.Slot(k)
+	}
+}
+
+func (c *clientConn) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+func (c *clientConn) route(addr string) (*upstream, error) {
+	if u, ok := c.routes[addr]; ok {
+		return u, nil
+	}
+	u, err := c.dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	if c.routes == nil {
+		c.routes = map[string]*upstream{}
+	}
+	c.mu.Lock()
+	c.routes[addr] = u
+	c.mu.Unlock()
+	return u, nil
+}
+
+// readFailed handles the end of the client's input.
+func (c *clientConn) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout() && c.isDraining():
+		// Shutdown: stop reading, deliver what is in flight, then close.
+		c.push([]entry{{kind: entClose}})
+	case errors.Is(err, resp.ErrQueryBuffer):
+		c.s.log.Warn("client closed: query buffer limit", "client", c.info.Load().Client, "limit", c.s.cfg.MaxQueryBuffer)
+		c.close("query buffer limit exceeded")
+	case errors.Is(err, resp.ErrProtocol):
+		// As Redis: an error reply after everything before it, then close.
+		c.push([]entry{{kind: entInjected, data: []byte("-ERR " + err.Error() + "\r\n")}, {kind: entClose}})
+	default:
+		// The client went away (or reset): Redis frees such a client at once.
+		c.close("client closed")
+	}
+}
+
+func (c *clientConn) isDraining() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.draining
+}
+
+// drain makes the client loop stop reading; the reply loop closes the
+// connection once every reply in flight is delivered.
+func (c *clientConn) drain() {
+	c.mu.Lock()
+	c.draining = true
+	c.mu.Unlock()
+	c.c.SetReadDeadline(time.Now())
+}
+
+// replyLoop sends replies to the client in queue order.
+func (c *clientConn) replyLoop() {
+	up := c.up
+	for {
+		if !c.emitReady() {
+			return
+		}
+		for up.start < up.end {
+			n, err := up.sc.Scan(up.buf[up.start:up.end])
+			if err != nil {
+				c.s.metrics.upstreamErrors.WithLabelValues(up.addr, "protocol").Inc()
+				c.close("upstream protocol error: " + err.Error())
+				return
+			}
+			if n == 0 {
+				c.streamPartial(up)
+				break
+			}
+			reply := up.buf[up.start : up.start+n]
+			up.start += n
+			if !c.deliver(reply) {
+				return
+			}
+			if !c.emitReady() {
+				return
+			}
+		}
+		if c.w.Buffered() > 0 {
+			if err := c.w.Flush(); err != nil {
+				c.close("client write: " + err.Error())
+				return
+			}
+		}
+		_, err := up.readMore()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				up.c.SetReadDeadline(time.Time{})
+				continue
+			}
+			select {
+			case <-c.done:
+			default:
+				c.s.metrics.upstreamErrors.WithLabelValues(up.addr, "read").Inc()
+				c.close("upstream closed: " + err.Error())
+			}
+			return
+		}
+	}
+}
+
+// streamPartial sends on the scanned part of a large reply that needs no
+// rewriting, so that big values pass through without being held whole.
+func (c *clientConn) streamPartial(up *upstream) {
+	scanned := up.sc.Scanned()
+	if scanned < 32<<10 {
+		return
+	}
+	if !up.streaming {
+		if up.buf[up.start] == '-' {
+			return
+		}
+		c.mu.Lock()
+		var rw topology.Kind
+		if c.qhead < len(c.q) {
+			rw = c.q[c.qhead].rw
+		}
+		c.mu.Unlock()
+		if rw != topology.KindNone {
+			return
+		}
+		up.streaming = true
+	}
+	c.w.Write(up.buf[up.start : up.start+scanned])
+	up.start += scanned
+	up.sc.Shift(scanned)
+}
+
+// emitReady sends every queue entry at the head that does not wait for the
+// primary upstream. It reports false when the connection is finished.
+func (c *clientConn) emitReady() bool {
+	for {
+		c.mu.Lock()
+		if c.qhead == len(c.q) {
+			c.mu.Unlock()
+			return true
+		}
+		e := &c.q[c.qhead]
+		if e.kind == entUpstream && e.up == nil && !c.unpaired {
+			c.mu.Unlock()
+			return true
+		}
+		ent := *e
+		c.popLocked()
+		c.mu.Unlock()
+		switch ent.kind {
+		case entInjected:
+			c.w.Write(ent.data)
+			c.finish(&ent, ent.data)
+		case entUpstream:
+			if ent.up == nil { // unpaired: replies flow through unmatched
+				continue
+			}
+			r, err := ent.up.readReply()
+			if err != nil {
+				c.close("upstream " + ent.up.addr + ": " + err.Error())
+				return false
+			}
+			out := c.rewrite(&ent, r, ent.up.host)
+			c.w.Write(out)
+			c.finish(&ent, out)
+		case entNone:
+			c.finish(&ent, nil)
+		case entClose:
+			c.w.Flush()
+			c.close("closed after last reply")
+			return false
+		}
+	}
+}
+
+func (c *clientConn) popLocked() {
+	e := &c.q[c.qhead]
+	if e.kind == entUpstream && e.up == nil {
+		c.primary--
+	}
+	*e = entry{}
+	c.qhead++
+	if c.qhead == len(c.q) {
+		c.q = c.q[:0]
+		c.qhead = 0
+	} else if c.qhead > 1024 && c.qhead*2 > len(c.q) {
+		n := copy(c.q, c.q[c.qhead:])
+		c.q = c.q[:n]
+		c.qhead = 0
+	}
+}
+
+// deliver sends one complete reply from the primary upstream.
+func (c *clientConn) deliver(reply []byte) bool {
+	var ent entry
+	paired := false
+	c.mu.Lock()
+	if !c.unpaired && c.qhead < len(c.q) && c.q[c.qhead].kind == entUpstream && c.q[c.qhead].up == nil {
+		ent = c.q[c.qhead]
+		c.popLocked()
+		paired = true
+		if ent.unpair {
+			c.unpaired = true
+		}
+	}
+	c.mu.Unlock()
+	if c.up.streaming {
+		c.up.streaming = false
+		c.w.Write(reply)
+		if paired {
+			c.finish(&ent, []byte{'$'})
+		}
+		return true
+	}
+	out := c.rewrite(&ent, reply, c.up.host)
+	if _, err := c.w.Write(out); err != nil {
+		c.close("client write: " + err.Error())
+		return false
+	}
+	if paired {
+		c.finish(&ent, out)
+	}
+	return true
+}
+
+// rewrite replaces real node addresses in a reply with announced ones.
+func (c *clientConn) rewrite(e *entry, reply []byte, upHost string) []byte {
+	if reply[0] != '-' && e.rw == topology.KindNone {
+		return reply
+	}
+	resolve := func(host string, port int) (topology.Endpoint, bool) {
+		return c.s.resolve(host, port, upHost)
+	}
+	var out []byte
+	var err error
+	if reply[0] == '-' {
+		var ok bool
+		out, ok, err = topology.RewriteRedirect(reply, resolve)
+		if err == nil && !ok {
+			return reply
+		}
+	} else {
+		out, err = topology.Rewrite(e.rw, reply, resolve)
+	}
+	if err != nil {
+		// Never leak a real address: the client gets an error instead.
+		c.s.log.Warn("reply rewrite failed", "node", c.nd.addr, "err", err)
+		c.s.metrics.upstreamErrors.WithLabelValues(c.nd.addr, "rewrite").Inc()
+		return []byte("-ERR redis-chaos: cannot rewrite node address in reply\r\n")
+	}
+	return out
+}
+
+// finish records a completed command in metrics and events.
+func (c *clientConn) finish(e *entry, reply []byte) {
+	s := c.s
+	name := "other"
+	if e.cmd != nil {
+		name = e.cmd.Name
+	}
+	outcome := "ok"
+	var first byte
+	if len(reply) > 0 {
+		first = reply[0]
+	}
+	switch {
+	case e.kind == entInjected:
+		outcome = "injected"
+	case first == '-' || first == '!':
+		outcome = "error"
+	}
+	var lat time.Duration
+	if !e.start.IsZero() {
+		lat = time.Since(e.start)
+	}
+	s.metrics.command(c.nd.addr, name, outcome, lat)
+	if s.cfg.Observer == nil || e.info == nil {
+		return
+	}
+	ev := Event{Type: EventCommand, Time: e.start, Conn: *e.info, Command: name, Sub: e.sub,
+		Key: e.key, Slot: e.slot, Hash: e.hash, Args: e.args, Reply: first, Latency: lat,
+		Queued: e.queued, Fault: e.fault}
+	if e.cmd == nil {
+		ev.Command = ""
+	}
+	if first == '-' {
+		line := reply[1:]
+		if i := bytes.IndexByte(line, '\r'); i >= 0 {
+			line = line[:i]
+		}
+		if len(line) > 200 {
+			line = line[:200]
+		}
+		ev.Err = string(line)
+	}
+	s.observe(ev)
+}
+
+// close ends the connection (FIN to the client).
+func (c *clientConn) close(reason string) { c.closeWith(reason, false) }
+
+// reset ends the connection with an RST, as a crashed node does.
+func (c *clientConn) reset(reason string) { c.closeWith(reason, true) }
+
+func (c *clientConn) closeWith(reason string, rst bool) {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		if rst {
+			if tc, ok := c.c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+		}
+		c.c.Close()
+		if c.up != nil {
+			c.up.c.Close()
+		}
+		c.mu.Lock()
+		for _, u := range c.routes {
+			u.c.Close()
+		}
+		c.mu.Unlock()
+		c.s.observe(Event{Type: EventClose, Time: time.Now(), Conn: *c.info.Load(), Slot: -1, Reason: reason})
+	})
+}
+
+func (s *Server) observe(ev Event) {
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.Observe(ev)
+	}
+}
+

@@ -1,0 +1,76 @@
+package proxy
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics of the data path, on the registerer the caller gives (never the
+// global one).
+type metrics struct {
+	commands       *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	conns          *prometheus.GaugeVec
+	upstreamErrors *prometheus.CounterVec
+	refreshes      *prometheus.CounterVec
+	timed          bool // latency is measured
+
+	cache sync.Map // cmdKey → *cmdCounters
+}
+
+type cmdKey struct{ node, cmd, outcome string }
+
+type cmdCounters struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redis_chaos_commands_total",
+			Help: "Commands answered, by real node, command and outcome (ok, error, injected).",
+		}, []string{"node", "command", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "redis_chaos_command_duration_seconds",
+			Help:    "Time from a command read to its reply sent on, by real node.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"node"}),
+		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "redis_chaos_client_connections",
+			Help: "Open client connections, by real node.",
+		}, []string{"node"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redis_chaos_upstream_errors_total",
+			Help: "Errors talking to real nodes, by node and kind (dial, read, write, protocol, rewrite).",
+		}, []string{"node", "kind"}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redis_chaos_topology_refreshes_total",
+			Help: "Topology refreshes, by result.",
+		}, []string{"result"}),
+	}
+	if reg != nil {
+		m.timed = true
+		reg.MustRegister(m.commands, m.latency, m.conns, m.upstreamErrors, m.refreshes)
+	}
+	return m
+}
+
+// command counts one answered command.
+func (m *metrics) command(node, cmd, outcome string, lat time.Duration) {
+	k := cmdKey{node, cmd, outcome}
+	v, ok := m.cache.Load(k)
+	if !ok {
+		v, _ = m.cache.LoadOrStore(k, &cmdCounters{
+			count:   m.commands.WithLabelValues(node, cmd, outcome),
+			latency: m.latency.WithLabelValues(node),
+		})
+	}
+	cc := v.(*cmdCounters)
+	cc.count.Inc()
+	if lat > 0 {
+		cc.latency.Observe(lat.Seconds())
+	}
+}

@@ -1,0 +1,357 @@
+package resp
+
+import (
+	"errors"
+	"io"
+	"strconv"
+)
+
+// Redis's limits for client input (server.h and config.c defaults).
+const (
+	DefaultMaxInline    = 64 << 10  // PROTO_INLINE_MAX_SIZE
+	DefaultMaxMultibulk = 1<<31 - 1 // INT_MAX
+	DefaultMaxQuery     = 1 << 30   // client-query-buffer-limit
+)
+
+// ErrQueryBuffer is returned when a client's incomplete input exceeds the
+// query buffer limit; Redis closes such a client without a reply.
+var ErrQueryBuffer = errors.New("resp: query buffer limit exceeded")
+
+// Command is one client command. Args and Raw point into the reader's buffer
+// and stay valid until the next call to Read.
+type Command struct {
+	Args [][]byte // the command name and its arguments
+	Raw  []byte   // the exact bytes the client sent (RESP or an inline line)
+}
+
+// CommandReader reads client commands the way Redis does (processMultibulkBuffer
+// and processInlineBuffer in networking.c): RESP multibulk or inline commands,
+// with Redis's error texts and limits. It does not copy: every command of a
+// batch points into one buffer.
+//
+// When input turns bad after some good commands, Read first returns the good
+// ones and then, on the next call, the protocol error: a client gets the
+// replies to everything it sent before the bad bytes, as from Redis.
+type CommandReader struct {
+	MaxBulk      int // if zero, DefaultMaxBulk (proto-max-bulk-len)
+	MaxMultibulk int // if zero, DefaultMaxMultibulk
+	MaxQuery     int // bytes of one incomplete command; if zero, DefaultMaxQuery
+
+	r     io.Reader
+	buf   []byte
+	start int // first unconsumed byte
+	end   int
+	cmds  []Command
+	args  [][]byte
+	err   error // deferred error, returned once the commands before it are out
+}
+
+// NewCommandReader returns a reader of client commands from r.
+func NewCommandReader(r io.Reader) *CommandReader {
+	return &CommandReader{r: r, buf: make([]byte, 16<<10)}
+}
+
+// Read returns the next batch: every complete command in the buffer, reading
+// from the connection when there is none. The batch is valid until the next call.
+func (cr *CommandReader) Read() ([]Command, error) {
+	for {
+		if cr.err != nil {
+			return nil, cr.err
+		}
+		cmds, err := cr.parse()
+		if err != nil {
+			cr.err = err
+			if len(cmds) == 0 {
+				return nil, err
+			}
+		}
+		if len(cmds) > 0 {
+			return cmds, nil
+		}
+		if err := cr.fill(); err != nil {
+			cr.err = err
+			return nil, err
+		}
+	}
+}
+
+// Buffered reports how many bytes are read and not yet returned as commands.
+func (cr *CommandReader) Buffered() int { return cr.end - cr.start }
+
+func (cr *CommandReader) fill() error {
+	maxQuery := cr.MaxQuery
+	if maxQuery == 0 {
+		maxQuery = DefaultMaxQuery
+	}
+	if cr.start == cr.end {
+		cr.start, cr.end = 0, 0
+		if len(cr.buf) > 64<<10 { // give back the memory of a large command
+			cr.buf = make([]byte, 16<<10)
+		}
+	} else if cr.start > 0 {
+		n := copy(cr.buf, cr.buf[cr.start:cr.end])
+		cr.start, cr.end = 0, n
+	}
+	if cr.end == len(cr.buf) {
+		if cr.end >= maxQuery {
+			return ErrQueryBuffer
+		}
+		nb := make([]byte, min(2*len(cr.buf), maxQuery+1))
+		copy(nb, cr.buf[:cr.end])
+		cr.buf = nb
+	}
+	n, err := cr.r.Read(cr.buf[cr.end:])
+	cr.end += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// parse returns the complete commands at the start of the unconsumed buffer,
+// and the protocol error that stopped it, if any.
+func (cr *CommandReader) parse() ([]Command, error) {
+	cr.cmds = cr.cmds[:0]
+	cr.args = cr.args[:0]
+	for cr.start < cr.end {
+		b := cr.buf[cr.start:cr.end]
+		var n int
+		var err error
+		argStart := len(cr.args)
+		if b[0] == '*' {
+			n, err = cr.multibulk(b)
+		} else {
+			n, err = cr.inline(b)
+		}
+		if err != nil || n == 0 {
+			cr.args = cr.args[:argStart]
+			return cr.fix(), err
+		}
+		if len(cr.args) > argStart {
+			cr.cmds = append(cr.cmds, Command{Raw: b[:n], Args: cr.args[argStart:len(cr.args):len(cr.args)]})
+		}
+		cr.start += n
+	}
+	return cr.fix(), nil
+}
+
+// fix re-points the commands' Args at the final args array (append may have
+// moved it while the batch was parsed).
+func (cr *CommandReader) fix() []Command {
+	i := 0
+	for k := range cr.cmds {
+		n := len(cr.cmds[k].Args)
+		cr.cmds[k].Args = cr.args[i : i+n : i+n]
+		i += n
+	}
+	return cr.cmds
+}
+
+// multibulk parses "*<n>\r\n" followed by n "$<len>\r\n<data>\r\n". It returns
+// 0 and no error when the command is incomplete.
+func (cr *CommandReader) multibulk(b []byte) (int, error) {
+	maxBulk, maxMulti := cr.MaxBulk, cr.MaxMultibulk
+	if maxBulk == 0 {
+		maxBulk = DefaultMaxBulk
+	}
+	if maxMulti == 0 {
+		maxMulti = DefaultMaxMultibulk
+	}
+	nl := indexCRLF(b, 1)
+	if nl < 0 {
+		if len(b) > DefaultMaxInline {
+			return 0, protoErr("too big mbulk count string")
+		}
+		return 0, nil
+	}
+	count, ok := parseRedisInt(b[1:nl])
+	if !ok || count > int64(maxMulti) {
+		return 0, protoErr("invalid multibulk length")
+	}
+	i := nl + 2
+	if count <= 0 { // "*0" and "*-1" are empty commands: nothing to run
+		return i, nil
+	}
+	for j := int64(0); j < count; j++ {
+		if i >= len(b) {
+			return 0, nil
+		}
+		if b[i] != '$' {
+			return 0, protoErr("expected '$', got '" + string(b[i]) + "'")
+		}
+		nl := indexCRLF(b, i+1)
+		if nl < 0 {
+			if len(b)-i > DefaultMaxInline {
+				return 0, protoErr("too big bulk count string")
+			}
+			return 0, nil
+		}
+		size, ok := parseRedisInt(b[i+1 : nl])
+		if !ok || size < 0 || size > int64(maxBulk) {
+			return 0, protoErr("invalid bulk length")
+		}
+		i = nl + 2
+		if int64(len(b)-i) < size+2 {
+			return 0, nil
+		}
+		cr.args = append(cr.args, b[i:i+int(size)])
+		i += int(size) + 2 // like Redis, the two bytes after the data are not checked
+	}
+	return i, nil
+}
+
+// inline parses one inline command line, with Redis's quoting (sdssplitargs).
+func (cr *CommandReader) inline(b []byte) (int, error) {
+	nl := -1
+	for i, c := range b {
+		if c == '\n' {
+			nl = i
+			break
+		}
+	}
+	if nl < 0 {
+		if len(b) > DefaultMaxInline {
+			return 0, protoErr("too big inline request")
+		}
+		return 0, nil
+	}
+	line := b[:nl]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	if err := cr.splitArgs(line); err != nil {
+		return 0, err
+	}
+	return nl + 1, nil
+}
+
+// splitArgs splits an inline line like sdssplitargs: spaces separate
+// arguments; "double quotes" take \n \r \t \b \a \\ \" and \xHH escapes;
+// 'single quotes' take \'; a closing quote must be followed by a space or the end.
+func (cr *CommandReader) splitArgs(line []byte) error {
+	i := 0
+	for {
+		for i < len(line) && isSpace(line[i]) {
+			i++
+		}
+		if i >= len(line) {
+			return nil
+		}
+		var arg []byte
+		inDQ, inSQ := false, false
+		for done := false; !done; {
+			if inDQ {
+				switch {
+				case i >= len(line):
+					return protoErr("unbalanced quotes in request")
+				case line[i] == '\\' && i+3 < len(line) && line[i+1] == 'x' && isHex(line[i+2]) && isHex(line[i+3]):
+					arg = append(arg, hexVal(line[i+2])<<4|hexVal(line[i+3]))
+					i += 3
+				case line[i] == '\\' && i+1 < len(line):
+					i++
+					switch line[i] {
+					case 'n':
+						arg = append(arg, '\n')
+					case 'r':
+						arg = append(arg, '\r')
+					case 't':
+						arg = append(arg, '\t')
+					case 'b':
+						arg = append(arg, '\b')
+					case 'a':
+						arg = append(arg, '\a')
+					default:
+						arg = append(arg, line[i])
+					}
+				case line[i] == '"':
+					if i+1 < len(line) && !isSpace(line[i+1]) {
+						return protoErr("unbalanced quotes in request")
+					}
+					done = true
+				default:
+					arg = append(arg, line[i])
+				}
+			} else if inSQ {
+				switch {
+				case i >= len(line):
+					return protoErr("unbalanced quotes in request")
+				case line[i] == '\\' && i+1 < len(line) && line[i+1] == '\'':
+					i++
+					arg = append(arg, '\'')
+				case line[i] == '\'':
+					if i+1 < len(line) && !isSpace(line[i+1]) {
+						return protoErr("unbalanced quotes in request")
+					}
+					done = true
+				default:
+					arg = append(arg, line[i])
+				}
+			} else {
+				switch {
+				case i >= len(line) || isSpace(line[i]):
+					done = true
+				case line[i] == '"':
+					inDQ = true
+				case line[i] == '\'':
+					inSQ = true
+				default:
+					arg = append(arg, line[i])
+				}
+			}
+			if i < len(line) {
+				i++
+			}
+		}
+		if arg == nil {
+			arg = []byte{}
+		}
+		cr.args = append(cr.args, arg)
+	}
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f'
+}
+
+func isHex(c byte) bool {
+	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+func hexVal(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// parseRedisInt parses like Redis's string2ll: optional '-', digits, no '+',
+// no leading zeros except "0" itself, no spaces.
+func parseRedisInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	if len(b) == 1 && b[0] == '0' {
+		return 0, true
+	}
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || b[0] < '1' || b[0] > '9' {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
