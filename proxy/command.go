@@ -108,7 +108,7 @@ var builtinCommands = func() commandTable {
 	t["EXISTS"].LastKey = -1
 	t["MSET"].LastKey, t["MSET"].Step = -1, 2
 	t["BLPOP"].LastKey, t["BRPOP"].LastKey = -2, -2
-	t["EVAL"] = &CommandInfo{Name: "EVAL", Write: true}   // keys follow numkeys
+	t["EVAL"] = &CommandInfo{Name: "EVAL", Write: true}       // keys follow numkeys
 	t["EVALSHA"] = &CommandInfo{Name: "EVALSHA", Write: true} // keys follow numkeys
 	return t
 }()

@@ -767,4 +767,3 @@ func (s *Server) observe(ev Event) {
 		s.cfg.Observer.Observe(ev)
 	}
 }
-
