@@ -46,7 +46,7 @@ func startNode(t testing.TB) (port, bus int) {
 			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 			"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
 			"--cluster-config-file", dir+"/nodes.conf", "--cluster-node-timeout", "2000",
-			"--dir", dir, "--save", "", "--appendonly", "no", "--logfile", dir+"/redis.log")
+			"--dir", dir, "--save", "", "--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1", "--appendonly", "no", "--logfile", dir+"/redis.log")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -268,13 +268,16 @@ func (c *testCluster) waitFor(t testing.TB, what string, cond func(port int, rc 
 	}
 }
 
-// portMap is a Resolver that maps every real port p of the cluster to
-// announce:p+offset, whatever host the cluster sends (the tests' nodes are all
-// on 127.0.0.1; "?" and "" are accepted as that host).
-func portMap(ports []int, announce string, offset int, tls bool) (Resolver, map[int]int) {
+// portMap is a Resolver that maps the real port ports[i] to announce:base+i,
+// whatever host the cluster sends with it (the tests' nodes are all on
+// 127.0.0.1; "?" and "" are accepted as that host). It also returns the
+// announced ports.
+func portMap(ports []int, announce string, base int, tls bool) (Resolver, map[int]bool) {
 	m := map[int]int{}
-	for _, p := range ports {
-		m[p] = p + offset
+	announced := map[int]bool{}
+	for i, p := range ports {
+		m[p] = base + i
+		announced[base+i] = true
 	}
 	return func(host string, port int) (Endpoint, bool) {
 		switch host {
@@ -287,7 +290,7 @@ func portMap(ports []int, announce string, offset int, tls bool) (Resolver, map[
 			return Endpoint{}, false
 		}
 		return Endpoint{Host: announce, Port: ap, TLS: tls}, true
-	}, m
+	}, announced
 }
 
 func isAlnum(c byte) bool {

@@ -334,11 +334,7 @@ func TestRewriteCaptured(t *testing.T) {
 	dataPorts := realPorts[:len(realPorts)/2]
 	for _, announce := range []string{"127.0.0.1", "proxy.example"} {
 		for _, tls := range []bool{false, true} {
-			r, m := portMap(dataPorts, announce, -20000, tls)
-			announced := map[int]bool{}
-			for _, p := range m {
-				announced[p] = true
-			}
+			r, announced := portMap(dataPorts, announce, 7001, tls)
 			for name, in := range replies {
 				kind := kindOfFile(name)
 				out, err := Rewrite(kind, in, r)
