@@ -237,7 +237,12 @@ func (c *clientConn) clientLoop() {
 					pc.Name = ci.Name
 					pc.Slot = slotOf(ci, cmd.Args)
 				}
-				act := policy.Command(c.info.Load(), &pc)
+				info := c.info.Load()
+				act := policy.Command(info, &pc)
+				// ASKING holds for exactly the next command, as in Redis.
+				if asking := pc.Name == "ASKING"; asking != info.Asking {
+					c.update(func(ni *ConnInfo) { ni.Asking = asking })
+				}
 				if act.Kind != Forward || act.Delay > 0 || act.Route != "" {
 					// Send what is queued before waiting or answering.
 					if !c.send(&out, &batch) {
@@ -256,6 +261,9 @@ func (c *clientConn) clientLoop() {
 						c.reset("fault: " + act.Fault)
 						return
 					case Hang:
+						if observing {
+							s.observe(c.event(&e, EventHeld, nil))
+						}
 						select {
 						case <-act.Release:
 						case <-c.done:
@@ -716,13 +724,27 @@ func (c *clientConn) finish(e *entry, reply []byte) {
 	if s.cfg.Observer == nil || e.info == nil {
 		return
 	}
-	ev := Event{Type: EventCommand, Time: e.start, Conn: *e.info, Command: name, Sub: e.sub,
-		Key: e.key, Slot: e.slot, Hash: e.hash, Args: e.args, Reply: first, Latency: lat,
-		Queued: e.queued, Fault: e.fault}
-	if e.cmd == nil {
-		ev.Command = ""
+	ev := c.event(e, EventCommand, reply)
+	ev.Latency = lat
+	s.observe(ev)
+}
+
+// event builds the Observer's record of a command.
+func (c *clientConn) event(e *entry, typ EventType, reply []byte) Event {
+	info := e.info
+	if info == nil {
+		info = c.info.Load()
 	}
-	if first == '-' {
+	ev := Event{Type: typ, Time: e.start, Conn: *info, Sub: e.sub,
+		Key: e.key, Slot: e.slot, Hash: e.hash, Args: e.args,
+		Queued: e.queued, Fault: e.fault}
+	if e.cmd != nil {
+		ev.Command = e.cmd.Name
+	}
+	if len(reply) > 0 {
+		ev.Reply = reply[0]
+	}
+	if ev.Reply == '-' {
 		line := reply[1:]
 		if i := bytes.IndexByte(line, '\r'); i >= 0 {
 			line = line[:i]
@@ -732,7 +754,7 @@ func (c *clientConn) finish(e *entry, reply []byte) {
 		}
 		ev.Err = string(line)
 	}
-	s.observe(ev)
+	return ev
 }
 
 // close ends the connection (FIN to the client).
@@ -757,7 +779,23 @@ func (c *clientConn) closeWith(reason string, rst bool) {
 		for _, u := range c.routes {
 			u.c.Close()
 		}
+		// Commands still waiting for a reply never get one: their outcome is
+		// unknown to the client (it may retry them).
+		var unanswered []entry
+		if c.s.cfg.Observer != nil {
+			for i := c.qhead; i < len(c.q); i++ {
+				if c.q[i].kind == entUpstream || c.q[i].kind == entInjected {
+					unanswered = append(unanswered, c.q[i])
+				}
+			}
+			c.q, c.qhead, c.primary = c.q[:0], 0, 0
+		}
 		c.mu.Unlock()
+		for i := range unanswered {
+			ev := c.event(&unanswered[i], EventCommand, nil)
+			ev.Reason = "no reply: " + reason
+			c.s.observe(ev)
+		}
 		c.s.observe(Event{Type: EventClose, Time: time.Now(), Conn: *c.info.Load(), Slot: -1, Reason: reason})
 	})
 }

@@ -18,6 +18,7 @@ type ConnInfo struct {
 	LibVer   string // CLIENT SETINFO LIB-VER
 	RESP3    bool   // HELLO 3 seen
 	Readonly bool   // READONLY seen
+	Asking   bool   // the previous command was ASKING
 	Since    time.Time
 }
 
@@ -65,8 +66,9 @@ type EventType uint8
 // Event types.
 const (
 	EventConnect EventType = iota + 1
-	EventCommand
+	EventCommand // a command and its outcome (Reply 0: none came before the connection closed)
 	EventClose
+	EventHeld // a command held by a Hang action: sent, and no reply while the node hangs
 )
 
 // Event is one observation of the data path, handed to an Observer.
