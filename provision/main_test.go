@@ -135,7 +135,9 @@ func startFree(t testing.TB, cfg Config) (*Cluster, error) {
 func freeBase(t testing.TB, n int) int {
 	t.Helper()
 	for range 100 {
-		base := 20000 + rand.IntN(9000)
+		// Below the ephemeral range (32768+), so that neither the node ports nor the
+		// bus ports (+10000) collide with the local ports of outgoing connections.
+		base := 11000 + rand.IntN(11000)
 		ok := true
 		for i := range n {
 			if portFree(DefaultHost, base+i) != nil || portFree(DefaultHost, base+i+busPortOffset) != nil {
