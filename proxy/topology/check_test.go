@@ -27,6 +27,14 @@ type summary struct {
 
 func (s *summary) fact(format string, a ...any) { s.facts = append(s.facts, fmt.Sprintf(format, a...)) }
 
+// keyOf returns the text of a map key, or "" for a key that is not a string.
+func keyOf(v resp.Value) string {
+	if !v.IsString() {
+		return ""
+	}
+	return string(v.Str)
+}
+
 func str(v resp.Value) string {
 	switch v.Type {
 	case ':':
@@ -94,13 +102,14 @@ func describe(kind Kind, reply []byte) (summary, error) {
 }
 
 func (s *summary) describeError(v resp.Value) {
-	f := strings.Fields(string(v.Str))
+	f := strings.Split(string(v.Str), " ")
 	if len(f) == 3 && (f[0] == "MOVED" || f[0] == "ASK") {
-		s.fact("%s %s", f[0], f[1])
-		c := strings.LastIndexByte(f[2], ':')
-		p, _ := strconv.Atoi(f[2][c+1:])
-		s.addrs = append(s.addrs, addr{f[2][:c], p})
-		return
+		if c := strings.LastIndexByte(f[2], ':'); c >= 0 {
+			s.fact("%s %s", f[0], f[1])
+			p, _ := strconv.Atoi(f[2][c+1:])
+			s.addrs = append(s.addrs, addr{f[2][:c], p})
+			return
+		}
 	}
 	s.fact("error %q", v.Str)
 }
@@ -136,7 +145,7 @@ func (s *summary) describeMeta(m resp.Value, where string) {
 		return
 	}
 	for k := 0; k < len(kv); k += 2 {
-		switch str(kv[k]) {
+		switch keyOf(kv[k]) {
 		case "ip", "hostname":
 			s.addrs = append(s.addrs, addr{str(kv[k+1]), -1})
 		default:
@@ -149,9 +158,9 @@ func (s *summary) describeShards(v resp.Value) {
 	for i, sh := range v.Elems {
 		kv, _ := pairs(&sh)
 		for k := 0; k+1 < len(kv); k += 2 {
-			key, val := str(kv[k]), kv[k+1]
+			key, val := keyOf(kv[k]), kv[k+1]
 			if key != "nodes" {
-				s.fact("shard %d: %s=%s", i, key, str(val))
+				s.fact("shard %d: %s=%s", i, str(kv[k]), str(val))
 				for _, e := range val.Elems {
 					s.fact("shard %d: %s: %s", i, key, str(e))
 				}
@@ -160,13 +169,13 @@ func (s *summary) describeShards(v resp.Value) {
 			for j, n := range val.Elems {
 				nkv, _ := pairs(&n)
 				for k := 0; k+1 < len(nkv); k += 2 {
-					switch key, val := str(nkv[k]), nkv[k+1]; key {
+					switch key, val := keyOf(nkv[k]), nkv[k+1]; key {
 					case "ip", "endpoint", "hostname":
 						s.addrs = append(s.addrs, addr{str(val), -1})
 					case "port", "tls-port":
 						s.addrs = append(s.addrs, addr{"", int(val.Int)})
 					default:
-						s.fact("shard %d node %d: %s=%s", i, j, key, str(val))
+						s.fact("shard %d node %d: %s=%s", i, j, str(nkv[k]), str(val))
 					}
 				}
 			}
@@ -185,8 +194,8 @@ func (s *summary) describeNodes(text []byte) {
 		a, extra, _ := strings.Cut(f[1], ",")
 		a, _, _ = strings.Cut(a, "@")
 		c := strings.LastIndexByte(a, ':')
-		p, _ := strconv.Atoi(a[c+1:])
-		if p != 0 {
+		p, _ := strconv.Atoi(a[max(c, 0):][min(c+1, 1):])
+		if p != 0 && c >= 0 {
 			s.addrs = append(s.addrs, addr{a[:c], p})
 		}
 		for i, e := range strings.Split(extra, ",") {
@@ -213,7 +222,8 @@ func (s *summary) describeNodes(text []byte) {
 }
 
 func (s *summary) describeRole(v resp.Value) {
-	if len(v.Elems) == 0 {
+	if len(v.Elems) < 3 || !v.Elems[0].IsString() {
+		s.fact("%s", v.Append(nil))
 		return
 	}
 	role := str(v.Elems[0])
@@ -222,6 +232,10 @@ func (s *summary) describeRole(v resp.Value) {
 	case "master":
 		s.fact("offset %s", str(v.Elems[1]))
 		for _, r := range v.Elems[2].Elems {
+			if len(r.Elems) < 2 {
+				s.fact("replica %s", r.Append(nil))
+				continue
+			}
 			p, _ := strconv.Atoi(str(r.Elems[1]))
 			s.addrs = append(s.addrs, addr{str(r.Elems[0]), p})
 			for _, e := range r.Elems[2:] {
@@ -250,10 +264,13 @@ func (s *summary) describeInfo(text []byte) {
 		case k == "master_port", k == "tcp_port":
 			p, _ := strconv.Atoi(v)
 			if k == "tcp_port" {
+				if p == 0 { // no TCP port (TLS only): nothing to rewrite
+					continue
+				}
 				host = ""
 			}
 			s.addrs = append(s.addrs, addr{host, p})
-		case strings.HasPrefix(k, "slave") && strings.Contains(v, "ip="):
+		case isSlaveKey(k):
 			var a addr
 			for _, f := range strings.Split(v, ",") {
 				if h, ok := strings.CutPrefix(f, "ip="); ok {
@@ -311,4 +328,18 @@ func noPorts(b []byte, ports []int) int {
 		}
 	}
 	return 0
+}
+
+// isSlaveKey reports whether an INFO key is "slave<N>".
+func isSlaveKey(k string) bool {
+	n, ok := strings.CutPrefix(k, "slave")
+	if !ok || n == "" {
+		return false
+	}
+	for _, c := range n {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -198,6 +198,9 @@ func appendRedirect(dst, text []byte, r Resolver) ([]byte, error) {
 	if n, ok := atoi(slot); !ok || n >= NumSlots {
 		return nil, badReply("redirect %q: bad slot", text)
 	}
+	if bytes.ContainsAny(addr, " \r\n") {
+		return nil, badReply("redirect %q: bad address", text)
+	}
 	c := bytes.LastIndexByte(addr, ':')
 	if c < 0 {
 		return nil, badReply("redirect %q: no port", text)
@@ -406,12 +409,20 @@ func isIP(host string) bool {
 	return err == nil
 }
 
+// resolve resolves host:port, or alt:port (the node's ip from the same
+// reply) when r does not know host. When host is unknown ("?", "" or NULL)
+// alt is tried first: "the host of this connection" is right only when every
+// node has its own port (in Kubernetes they all listen on 6379).
 func resolve(r Resolver, host string, port int, alt string) (Endpoint, error) {
-	if ep, ok := r(host, port); ok {
+	first, second, two := host, alt, alt != "" && alt != host
+	if two && (host == "" || host == "?") {
+		first, second = alt, host
+	}
+	if ep, ok := r(first, port); ok {
 		return ep, nil
 	}
-	if alt != "" && alt != host {
-		if ep, ok := r(alt, port); ok {
+	if two {
+		if ep, ok := r(second, port); ok {
 			return ep, nil
 		}
 	}
@@ -420,7 +431,7 @@ func resolve(r Resolver, host string, port int, alt string) (Endpoint, error) {
 
 // rewriteSlots rewrites CLUSTER SLOTS: [[from, to, node, node...], ...] with
 // node = [endpoint, port, id?, metadata?]. The endpoint is resolved as sent
-// (NULL as ""), then, if the resolver does not know it, by the metadata ip.
+// (NULL as ""), and by the metadata ip if there is one (see resolve).
 func rewriteSlots(v *resp.Value, r Resolver) error {
 	if !isArray(v) {
 		return badReply("cluster slots: not an array")
@@ -631,7 +642,7 @@ func rewriteNodesText(text []byte, r Resolver) ([]byte, error) {
 }
 
 // appendNodeAddr appends the announced form of "ip:port@cport[,hostname[,aux...]]".
-// A node without an address (port 0: noaddr, handshake) is kept as it is.
+// A node without an address (port 0: noaddr) is written ":0@0".
 func appendNodeAddr(dst, addr []byte, r Resolver) ([]byte, error) {
 	hostPort, extra := addr, []byte(nil)
 	if i := bytes.IndexByte(addr, ','); i >= 0 {
@@ -653,7 +664,7 @@ func appendNodeAddr(dst, addr []byte, r Resolver) ([]byte, error) {
 		return nil, badReply("cluster nodes: bad port in %q", addr)
 	}
 	if port == 0 {
-		return append(dst, addr...), nil
+		return append(dst, ":0@0"...), nil
 	}
 	host := string(hostPort[:c])
 	ep, ok := r(host, port)

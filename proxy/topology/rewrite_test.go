@@ -131,17 +131,19 @@ func TestRewriteRedirectPassesHostAsSent(t *testing.T) {
 
 // Redis 7 replies, edited where noted to show forms a default cluster does not
 // send (hostnames, NULL and "?" endpoints, TLS, aux fields).
-func TestRewrite(t *testing.T) {
+type rewriteCase struct {
+	name string
+	kind Kind
+	r    Resolver
+	in   string
+	want string
+}
+
+func rewriteCases() []rewriteCase {
 	ip := testResolver("10.1.1.1", false)
 	name := testResolver("proxy", false)
 	tls := testResolver("10.1.1.1", true)
-	tests := []struct {
-		name string
-		kind Kind
-		r    Resolver
-		in   string
-		want string
-	}{
+	return []rewriteCase{
 		{"slots resp2, no metadata (Redis 6)", KindClusterSlots, ip,
 			"*1\r\n*4\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:30001\r\n$3\r\nid1\r\n*3\r\n$9\r\n127.0.0.1\r\n:30002\r\n$3\r\nid2\r\n",
 			"*1\r\n*4\r\n:0\r\n:16383\r\n*3\r\n$8\r\n10.1.1.1\r\n:7001\r\n$3\r\nid1\r\n*3\r\n$8\r\n10.1.1.1\r\n:7002\r\n$3\r\nid2\r\n"},
@@ -212,7 +214,10 @@ func TestRewrite(t *testing.T) {
 		{"push passes", KindClusterSlots, ip, ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n", ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"},
 		{"none", KindNone, ip, "$9\r\n127.0.0.1\r\n", "$9\r\n127.0.0.1\r\n"},
 	}
-	for _, tt := range tests {
+}
+
+func TestRewrite(t *testing.T) {
+	for _, tt := range rewriteCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Rewrite(tt.kind, []byte(tt.in), tt.r)
 			if err != nil {
@@ -229,6 +234,33 @@ func TestRewrite(t *testing.T) {
 				t.Fatal(d)
 			}
 		})
+	}
+}
+
+// An unknown endpoint ("?", "" or NULL) is resolved by the node's ip first:
+// the nodes may all listen on the same port on different hosts.
+func TestRewriteUnknownEndpointUsesIP(t *testing.T) {
+	var calls []string
+	r := func(host string, port int) (Endpoint, bool) {
+		calls = append(calls, host)
+		switch host {
+		case "10.0.0.2":
+			return Endpoint{Host: "proxy", Port: 7002}, true
+		case "?", "":
+			return Endpoint{Host: "proxy", Port: 7001}, true // the connection's node
+		}
+		return Endpoint{}, false
+	}
+	in := "*1\r\n*3\r\n:0\r\n:1\r\n*4\r\n$-1\r\n:6379\r\n$3\r\nid2\r\n*2\r\n$2\r\nip\r\n$8\r\n10.0.0.2\r\n"
+	out, err := Rewrite(KindClusterSlots, []byte(in), r)
+	if err != nil || !strings.Contains(string(out), ":7002\r\n") || calls[0] != "10.0.0.2" {
+		t.Fatalf("%q, %v, calls %q", out, err, calls)
+	}
+	// A known endpoint is resolved as it is.
+	calls = nil
+	in = "*1\r\n*3\r\n:0\r\n:1\r\n*4\r\n$1\r\n?\r\n:6379\r\n$3\r\nid2\r\n*0\r\n"
+	if out, err := Rewrite(KindClusterSlots, []byte(in), r); err != nil || !strings.Contains(string(out), ":7001\r\n") || len(calls) != 1 {
+		t.Fatalf("%q, %v, calls %q", out, err, calls)
 	}
 }
 
@@ -349,6 +381,27 @@ func TestRewriteCaptured(t *testing.T) {
 					t.Errorf("%s (%s): %s", name, announce, d)
 				}
 			}
+		}
+	}
+}
+
+// The tests' oracle must see a reply that was not rewritten as a leak.
+func TestCheckerCatchesLeaks(t *testing.T) {
+	replies, realPorts := capturedReplies(t)
+	for name, b := range replies {
+		if d := checkRewritten(kindOfFile(name), b, b, "proxy", map[int]bool{7001: true}); d == "" {
+			t.Errorf("%s: checkRewritten finds no address left in the original reply", name)
+		}
+		if noPorts(b, realPorts) == 0 {
+			t.Errorf("%s: noPorts finds no real port in the original reply", name)
+		}
+	}
+	for _, c := range rewriteCases() {
+		if c.in == c.want {
+			continue
+		}
+		if d := checkRewritten(c.kind, []byte(c.in), []byte(c.in), "proxy", map[int]bool{7001: true}); d == "" {
+			t.Errorf("%s: checkRewritten finds no address left in the original reply", c.name)
 		}
 	}
 }
