@@ -10,16 +10,19 @@ import (
 
 // CommandInfo describes a command as the cluster's COMMAND reply does.
 type CommandInfo struct {
-	Name     string // upper case
-	Write    bool   // may modify data ("write" flag)
-	ReadOnly bool   // "readonly" flag
-	Admin    bool   // "admin" flag or @dangerous category
-	Blocking bool   // @blocking category
-	PubSub   bool   // "pubsub" flag
-	FirstKey int    // position of the first key; 0 for keyless commands
-	LastKey  int
-	Step     int
-	Keyless  bool
+	Name      string // upper case
+	Write     bool   // may modify data ("write" flag)
+	ReadOnly  bool   // "readonly" flag
+	Admin     bool   // "admin" flag or @dangerous category
+	Blocking  bool   // @blocking category
+	PubSub    bool   // "pubsub" flag
+	OkLoading bool   // "loading" flag: allowed while the dataset loads
+	OkStale   bool   // "stale" flag: allowed on a replica with a broken master link
+	AllowBusy bool   // "allow_busy" flag: allowed while a script runs
+	FirstKey  int    // position of the first key; 0 for keyless commands
+	LastKey   int
+	Step      int
+	Keyless   bool
 }
 
 // commandTable maps upper-case names to their info. It is built once from the
@@ -49,6 +52,12 @@ func newCommandTable(infos map[string]*redis.CommandInfo) commandTable {
 				ci.Admin = true
 			case "pubsub":
 				ci.PubSub = true
+			case "loading":
+				ci.OkLoading = true
+			case "stale":
+				ci.OkStale = true
+			case "allow_busy":
+				ci.AllowBusy = true
 			}
 		}
 		for _, c := range in.ACLFlags {
@@ -78,6 +87,7 @@ var builtinCommands = func() commandTable {
 				ci.Write = true
 			case "keyless":
 				ci.FirstKey, ci.LastKey, ci.Step, ci.Keyless = 0, 0, 0, true
+				ci.OkLoading, ci.OkStale = true, true
 			case "blocking":
 				ci.Blocking, ci.Write = true, true
 			}

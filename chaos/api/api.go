@@ -13,6 +13,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/proxy"
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
 )
@@ -40,8 +42,9 @@ type Config struct {
 	Token    string              // bearer token; empty means no auth (loopback only)
 	// Ready reports readiness for /readyz; nil means ready once Proxy has a topology.
 	Ready func(context.Context) error
-	// Virtual returns the cluster as clients see it (with simulated faults); nil means the real view.
-	Virtual func() any
+	// Engine holds the faults, scenarios and runs; nil serves no /v1/faults, /v1/scenarios or /v1/runs.
+	Engine *chaos.Engine
+	Logger *slog.Logger // audit log of fault changes; nil logs nothing
 }
 
 // Handler serves the control API.
@@ -52,6 +55,9 @@ type Handler struct {
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
 	h.Routes()
 	return h
@@ -62,6 +68,17 @@ func (h *Handler) Routes() {
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.HandleFunc("GET /readyz", h.readyz)
 	h.mux.HandleFunc("GET /v1/topology", h.topology)
+	if h.cfg.Engine != nil {
+		h.mux.HandleFunc("GET /v1/faults", h.listFaults)
+		h.mux.HandleFunc("POST /v1/faults", h.addFault)
+		h.mux.HandleFunc("DELETE /v1/faults", h.clearFaults)
+		h.mux.HandleFunc("GET /v1/faults/{id}", h.getFault)
+		h.mux.HandleFunc("DELETE /v1/faults/{id}", h.removeFault)
+		h.mux.HandleFunc("GET /v1/scenarios", h.listScenarios)
+		h.mux.HandleFunc("POST /v1/scenarios/{name}", h.startScenario)
+		h.mux.HandleFunc("GET /v1/runs", h.listRuns)
+		h.mux.HandleFunc("GET /v1/runs/{id}", h.getRun)
+	}
 	if h.cfg.Gatherer != nil {
 		h.mux.Handle("GET /metrics", promhttp.HandlerFor(h.cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
@@ -112,8 +129,8 @@ type TopologyView struct {
 func (h *Handler) topology(w http.ResponseWriter, r *http.Request) {
 	v := TopologyView{Nodes: h.cfg.Proxy.Nodes(), Real: h.cfg.Proxy.Topology()}
 	v.Virtual = v.Real
-	if h.cfg.Virtual != nil {
-		v.Virtual = h.cfg.Virtual()
+	if h.cfg.Engine != nil {
+		v.Virtual = h.cfg.Engine.Topology()
 	}
 	WriteJSON(w, http.StatusOK, v)
 }

@@ -17,7 +17,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
+	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/api"
+	"github.com/redis-chaos/redis-chaos/chaos/fault"
 	"github.com/redis-chaos/redis-chaos/proxy"
 )
 
@@ -36,6 +38,8 @@ func addProxyFlags(cmd *cobra.Command) {
 	f.Duration("refresh", time.Second, "topology refresh interval")
 	f.String("username", "", "ACL user for the proxy's own topology queries")
 	f.String("password", "", "password for the proxy's own topology queries")
+	f.Duration("default-ttl", 5*time.Minute, "TTL of a fault that sets none")
+	f.Duration("max-ttl", time.Hour, "largest TTL a fault may ask for")
 }
 
 func newProxyCmd() *cobra.Command {
@@ -85,7 +89,7 @@ func newLogger(v *viper.Viper, w io.Writer) *slog.Logger {
 
 // runProxy starts the proxy and the API in front of seeds and serves until ctx ends.
 func runProxy(ctx context.Context, v *viper.Viper, out io.Writer, seeds []string) error {
-	rt, err := startProxy(ctx, v, seeds)
+	rt, err := startProxy(ctx, v, seeds, nil)
 	if err != nil {
 		return err
 	}
@@ -95,16 +99,22 @@ func runProxy(ctx context.Context, v *viper.Viper, out io.Writer, seeds []string
 	return rt.stop()
 }
 
-// runtime is a started proxy with its API server.
+// runtime is a started proxy with its chaos engine and API server.
 type runtime struct {
-	proxy  *proxy.Server
-	api    *http.Server
-	apiLn  net.Listener
-	log    *slog.Logger
-	served chan error
+	proxy     *proxy.Server
+	engine    *chaos.Engine
+	api       *http.Server
+	apiLn     net.Listener
+	handler   *api.Handler
+	log       *slog.Logger
+	served    chan error
+	engineErr chan error
+	stopEng   context.CancelFunc
 }
 
-func startProxy(ctx context.Context, v *viper.Viper, seeds []string) (*runtime, error) {
+// startProxy starts the proxy, the chaos engine and the API. real performs
+// real-mode faults (nil: simulate only).
+func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.Real) (*runtime, error) {
 	log := newLogger(v, os.Stderr)
 	apiAddr, token := v.GetString("api"), v.GetString("api-token")
 	if err := api.CheckBind(apiAddr, token); err != nil {
@@ -115,7 +125,25 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string) (*runtime, 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	settingsCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	st, err := readSettings(settingsCtx, seeds, v.GetString("username"), v.GetString("password"))
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if nt := v.GetDuration("node-timeout"); nt > 0 {
+		st.NodeTimeout = nt
+	}
+	eng := chaos.New(chaos.Config{
+		Real:       real,
+		Settings:   st,
+		Seed:       uint64(v.GetInt64("seed")),
+		Limits:     fault.Limits{DefaultTTL: v.GetDuration("default-ttl"), MaxTTL: v.GetDuration("max-ttl")},
+		Logger:     log,
+		Registerer: reg,
+	})
 	srv, err := proxy.New(proxy.Config{
+		Policy:          eng,
 		Seeds:           seeds,
 		ListenHost:      v.GetString("listen-host"),
 		AnnounceHost:    v.GetString("announce-host"),
@@ -137,12 +165,31 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string) (*runtime, 
 		apiLn.Close()
 		return nil, err
 	}
-	h := api.New(api.Config{Proxy: srv, Gatherer: reg, Token: token})
+	eng.SetData(srv)
+	engCtx, stopEng := context.WithCancel(context.Background())
+	h := api.New(api.Config{Proxy: srv, Gatherer: reg, Token: token, Engine: eng, Logger: log})
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	rt := &runtime{proxy: srv, api: hs, apiLn: apiLn, log: log, served: make(chan error, 1)}
+	rt := &runtime{proxy: srv, engine: eng, api: hs, apiLn: apiLn, handler: h, log: log,
+		served: make(chan error, 1), engineErr: make(chan error, 1), stopEng: stopEng}
+	go func() { rt.engineErr <- eng.Run(engCtx) }()
 	go func() { rt.served <- hs.Serve(apiLn) }()
+	log.Info("chaos engine ready", "seed", eng.Seed(), "node_timeout", st.NodeTimeout,
+		"full_coverage", st.FullCoverage, "allow_reads_when_down", st.AllowReadsWhenDown)
 	return rt, nil
+}
+
+// readSettings reads the real cluster's settings from the first seed that answers.
+func readSettings(ctx context.Context, seeds []string, user, pass string) (chaos.Settings, error) {
+	var lastErr error
+	for _, s := range seeds {
+		st, err := chaos.ReadSettings(ctx, s, user, pass)
+		if err == nil {
+			return st, nil
+		}
+		lastErr = err
+	}
+	return chaos.Settings{}, fmt.Errorf("cannot read the cluster's settings: %w", lastErr)
 }
 
 func (rt *runtime) printBanner(out io.Writer) {
@@ -158,9 +205,14 @@ func (rt *runtime) printBanner(out io.Writer) {
 	fmt.Fprintf(out, "control API: http://%s (health /healthz, metrics /metrics, topology /v1/topology)\n", rt.apiLn.Addr())
 }
 
+// stop reverts every fault, then shuts the API and the proxy down, delivering
+// replies in flight.
 func (rt *runtime) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	rt.engine.StopRuns()
+	rt.stopEng()
+	<-rt.engineErr
 	rt.api.Shutdown(ctx)
 	<-rt.served
 	return rt.proxy.Shutdown(ctx)

@@ -88,7 +88,7 @@ func runUp(ctx context.Context, v *viper.Viper, cmd *cobra.Command) error {
 		}
 		fmt.Fprintln(out, "cluster stopped")
 	}()
-	rt, err := startProxy(ctx, v, cl.Addrs())
+	rt, err := startProxy(ctx, v, cl.Addrs(), realActions{cl})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,541 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/redis-chaos/redis-chaos/chaos/fault"
+	"github.com/redis-chaos/redis-chaos/proxy"
+	"github.com/redis-chaos/redis-chaos/proxy/topology"
+)
+
+// Errors of the engine. The API maps them to HTTP status codes in one place.
+var (
+	ErrFaultNotFound    = errors.New("chaos: fault not found")
+	ErrNoTarget         = errors.New("chaos: target matches no node")
+	ErrRealRefused      = errors.New("chaos: real mode needs a cluster provisioned by redis-chaos")
+	ErrNotStarted       = errors.New("chaos: engine has no topology yet")
+	ErrScenarioNotFound = errors.New("chaos: scenario not found")
+	ErrRunNotFound      = errors.New("chaos: run not found")
+)
+
+// Data is what the engine needs of the proxy's data path.
+type Data interface {
+	Topology() *topology.Topology
+	Nodes() []proxy.NodeInfo
+	SetDown(realAddr string, down bool) error
+	ResetConns(realAddr string)
+}
+
+// Real performs real faults on a cluster this tool provisioned (provision.Cluster
+// satisfies it through an adapter in cmd). Nil refuses real mode.
+type Real interface {
+	Do(ctx context.Context, action string, addr string, spec fault.Spec) (revert func(context.Context) error, err error)
+}
+
+// Settings are the real cluster's settings the virtual cluster follows.
+type Settings struct {
+	NodeTimeout        time.Duration // cluster-node-timeout
+	FullCoverage       bool          // cluster-require-full-coverage
+	AllowReadsWhenDown bool          // cluster-allow-reads-when-down
+}
+
+// Config configures an Engine. Zero values get defaults.
+type Config struct {
+	Data     Data
+	Real     Real
+	Settings Settings // if NodeTimeout is zero, 2s with full coverage
+	Limits   fault.Limits
+	Seed     uint64 // if zero, one is drawn and reported by Seed()
+	// Now is the clock; if nil, time.Now.
+	Now func() time.Time
+	// Tick is how often timers (TTL, failure detection, promotion) are checked; if zero, 20ms.
+	Tick       time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Fault is a fault as the engine holds it.
+type Fault struct {
+	ID       string     `json:"id"`
+	Spec     fault.Spec `json:"spec"`
+	Nodes    []string   `json:"nodes"` // real addresses the target resolved to
+	Created  time.Time  `json:"created"`
+	Starts   time.Time  `json:"starts"`
+	Expires  time.Time  `json:"expires"`
+	State    string     `json:"state"` // pending, active, expired, removed
+	Injected int64      `json:"injected"`
+	Source   string     `json:"source,omitempty"` // api, config, scenario:<run id>
+	Error    string     `json:"error,omitempty"`  // real mode: what failed
+
+	engine   *Engine
+	matcher  *matcher
+	count    atomic.Int64 // matching commands seen (for count, after, probability)
+	released chan struct{}
+	revert   func(context.Context) error
+}
+
+// Engine keeps the faults and the virtual cluster, and decides the fate of
+// every command (it is the proxy's Policy).
+type Engine struct {
+	cfg  Config
+	log  *slog.Logger
+	now  func() time.Time
+	seed uint64
+
+	mu      sync.Mutex
+	faults  map[string]*Fault
+	order   []string // ids in creation order
+	nextID  int
+	vc      *virtual
+	rnd     *rand.Rand // picks (under mu)
+	runs    map[string]*Run
+	nextRun int
+	wake    chan struct{}
+
+	snap atomic.Pointer[snapshot]
+
+	metrics *engineMetrics
+	wg      sync.WaitGroup
+}
+
+// New returns an engine; Run drives its timers.
+func New(cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = 20 * time.Millisecond
+	}
+	if cfg.Settings.NodeTimeout == 0 {
+		cfg.Settings.NodeTimeout = 2 * time.Second
+		cfg.Settings.FullCoverage = true
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	e := &Engine{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		seed:    seed,
+		faults:  map[string]*Fault{},
+		rnd:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		runs:    map[string]*Run{},
+		wake:    make(chan struct{}, 1),
+		metrics: newEngineMetrics(cfg.Registerer),
+	}
+	e.snap.Store(&snapshot{quiet: true})
+	return e
+}
+
+// SetData attaches the proxy (created after the engine, since the proxy takes
+// the engine as its Policy). Call it before Run.
+func (e *Engine) SetData(d Data) {
+	e.mu.Lock()
+	e.cfg.Data = d
+	e.mu.Unlock()
+}
+
+// Seed returns the seed of the engine's random picks.
+func (e *Engine) Seed() uint64 { return e.seed }
+
+// Settings returns the cluster settings the virtual cluster follows.
+func (e *Engine) Settings() Settings { return e.cfg.Settings }
+
+// Run drives the engine's timers until ctx ends, then reverts every fault.
+func (e *Engine) Run(ctx context.Context) error {
+	t := time.NewTicker(e.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			e.Clear("shutdown")
+			e.wg.Wait()
+			return nil
+		case <-t.C:
+		case <-e.wake:
+		}
+		e.step()
+	}
+}
+
+func (e *Engine) kick() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Add validates a fault and schedules it. Its target is resolved against live
+// roles when it starts (or now, if it has no delay).
+func (e *Engine) Add(spec fault.Spec, source string) (*Fault, error) {
+	if err := spec.Validate(e.cfg.Limits); err != nil {
+		return nil, err
+	}
+	if spec.Mode == "real" && e.cfg.Real == nil {
+		return nil, ErrRealRefused
+	}
+	now := e.now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.ensureVirtualLocked(); err != nil {
+		return nil, err
+	}
+	nodes, err := e.resolveLocked(spec.Target, spec.Action)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Action == fault.ActionMigrate {
+		to, err := e.resolveLocked(spec.To, spec.Action)
+		if err != nil || len(to) != 1 {
+			return nil, &fault.FieldError{Field: "to", Reason: "must name exactly one master"}
+		}
+	}
+	m, err := newMatcher(&spec.Match)
+	if err != nil {
+		return nil, err
+	}
+	e.nextID++
+	f := &Fault{
+		ID:      "f" + strconv.Itoa(e.nextID),
+		Spec:    spec,
+		Nodes:   nodes,
+		Created: now,
+		Starts:  now.Add(spec.Delay.D()),
+		State:   "pending",
+		Source:  source,
+		engine:  e,
+		matcher: m,
+	}
+	f.Expires = f.Starts.Add(spec.TTL.D())
+	e.faults[f.ID] = f
+	e.order = append(e.order, f.ID)
+	e.log.Info("fault added", "id", f.ID, "action", spec.Action, "target", spec.Target, "nodes", nodes,
+		"ttl", spec.TTL.D(), "delay", spec.Delay.D(), "source", source)
+	if spec.Delay == 0 {
+		e.startLocked(f, now)
+		e.publishLocked(now)
+	} else {
+		e.kick()
+	}
+	return f.view(), nil
+}
+
+// view returns a copy safe to hand out.
+func (f *Fault) view() *Fault {
+	return &Fault{ID: f.ID, Spec: f.Spec, Nodes: append([]string(nil), f.Nodes...), Created: f.Created,
+		Starts: f.Starts, Expires: f.Expires, State: f.State, Injected: f.count.Load(), Source: f.Source, Error: f.Error}
+}
+
+// List returns the faults that are pending or active, in creation order.
+func (e *Engine) List() []*Fault {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := []*Fault{}
+	for _, id := range e.order {
+		if f, ok := e.faults[id]; ok {
+			out = append(out, f.view())
+		}
+	}
+	return out
+}
+
+// Get returns one fault.
+func (e *Engine) Get(id string) (*Fault, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f, ok := e.faults[id]
+	if !ok {
+		return nil, ErrFaultNotFound
+	}
+	return f.view(), nil
+}
+
+// Remove ends a fault now.
+func (e *Engine) Remove(id string) error {
+	now := e.now()
+	e.mu.Lock()
+	f, ok := e.faults[id]
+	if !ok {
+		e.mu.Unlock()
+		return ErrFaultNotFound
+	}
+	e.endLocked(f, "removed", now)
+	e.publishLocked(now)
+	e.mu.Unlock()
+	return nil
+}
+
+// Clear ends every fault and returns the virtual cluster to the real topology.
+func (e *Engine) Clear(reason string) int {
+	now := e.now()
+	e.mu.Lock()
+	n := 0
+	for _, id := range append([]string(nil), e.order...) {
+		if f, ok := e.faults[id]; ok {
+			e.endLocked(f, "removed", now)
+			n++
+		}
+	}
+	e.vc = nil // back to the real topology
+	if err := e.ensureVirtualLocked(); err == nil {
+		e.publishLocked(now)
+	} else {
+		e.snap.Store(&snapshot{quiet: true})
+	}
+	e.mu.Unlock()
+	if n > 0 {
+		e.log.Info("faults cleared", "count", n, "reason", reason)
+	}
+	return n
+}
+
+// step runs the timers: delayed starts, expiries, failure detection, promotion.
+func (e *Engine) step() {
+	now := e.now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	changed := false
+	for _, id := range append([]string(nil), e.order...) {
+		f := e.faults[id]
+		if f == nil {
+			continue
+		}
+		switch {
+		case f.State == "pending" && !now.Before(f.Starts):
+			e.startLocked(f, now)
+			changed = true
+		case f.State == "active" && !now.Before(f.Expires):
+			e.endLocked(f, "expired", now)
+			changed = true
+		case f.State == "active" && f.Spec.Action == fault.ActionMigrate && e.vc != nil:
+			if e.vc.migrationStep(f, now) {
+				changed = true
+			}
+		}
+	}
+	if e.vc != nil && e.vc.advance(now, e.rnd) {
+		changed = true
+	}
+	if changed {
+		e.publishLocked(now)
+	}
+	e.metrics.active.Set(float64(e.activeLocked()))
+}
+
+func (e *Engine) activeLocked() int {
+	n := 0
+	for _, f := range e.faults {
+		if f.State == "active" {
+			n++
+		}
+	}
+	return n
+}
+
+// ensureVirtualLocked builds the virtual cluster from the real topology.
+func (e *Engine) ensureVirtualLocked() error {
+	if e.vc != nil {
+		return nil
+	}
+	t := e.cfg.Data.Topology()
+	if t == nil {
+		return ErrNotStarted
+	}
+	e.vc = newVirtual(t, e.cfg.Data.Nodes(), e.cfg.Settings)
+	return nil
+}
+
+// startLocked makes a fault active.
+func (e *Engine) startLocked(f *Fault, now time.Time) {
+	f.State = "active"
+	f.Starts = now
+	f.Expires = now.Add(f.Spec.TTL.D())
+	f.released = make(chan struct{})
+	e.metrics.injected.WithLabelValues(f.Spec.Action).Inc()
+	if f.Spec.Mode == "real" {
+		e.startRealLocked(f)
+		return
+	}
+	vc := e.vc
+	switch f.Spec.Action {
+	case fault.ActionDown, fault.ActionHang:
+		for _, a := range f.Nodes {
+			vc.fail(a, f.Spec.Action == fault.ActionHang, now)
+			if f.Spec.Action == fault.ActionDown {
+				if err := e.cfg.Data.SetDown(a, true); err != nil {
+					e.log.Warn("cannot close node listener", "node", a, "err", err)
+				}
+			}
+		}
+	case fault.ActionFailover:
+		for _, a := range f.Nodes {
+			vc.manualFailover(a, now)
+		}
+	case fault.ActionMigrate:
+		to, _ := e.resolveLocked(f.Spec.To, f.Spec.Action)
+		slots, _ := fault.ParseSlots(f.Spec.Match.Slots)
+		vc.startMigration(f, f.Nodes[0], to[0], slots, now)
+	}
+}
+
+func (e *Engine) startRealLocked(f *Fault) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var reverts []func(context.Context) error
+	for _, a := range f.Nodes {
+		rev, err := e.cfg.Real.Do(ctx, f.Spec.Action, a, f.Spec)
+		if err != nil {
+			f.Error = err.Error()
+			e.log.Warn("real fault failed", "id", f.ID, "node", a, "err", err)
+			continue
+		}
+		if rev != nil {
+			reverts = append(reverts, rev)
+		}
+	}
+	f.revert = func(ctx context.Context) error {
+		var errs []error
+		for i := len(reverts) - 1; i >= 0; i-- {
+			errs = append(errs, reverts[i](ctx))
+		}
+		return errors.Join(errs...)
+	}
+}
+
+// endLocked ends a fault (expired or removed) and reverts what it did.
+func (e *Engine) endLocked(f *Fault, state string, now time.Time) {
+	wasActive := f.State == "active"
+	f.State = state
+	delete(e.faults, f.ID)
+	for i, id := range e.order {
+		if id == f.ID {
+			e.order = append(e.order[:i], e.order[i+1:]...)
+			break
+		}
+	}
+	e.log.Info("fault ended", "id", f.ID, "state", state, "injected", f.count.Load())
+	if !wasActive {
+		return
+	}
+	if f.released != nil {
+		close(f.released)
+	}
+	if f.Spec.Mode == "real" {
+		if f.revert != nil {
+			rev := f.revert
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				if err := rev(ctx); err != nil {
+					e.log.Warn("real fault revert failed", "id", f.ID, "err", err)
+				}
+			}()
+		}
+		return
+	}
+	vc := e.vc
+	if vc == nil {
+		return
+	}
+	switch f.Spec.Action {
+	case fault.ActionDown, fault.ActionHang:
+		for _, a := range f.Nodes {
+			if !e.otherFaultHoldsLocked(f, a) {
+				vc.recover(a, now)
+				if err := e.cfg.Data.SetDown(a, false); err != nil {
+					e.log.Warn("cannot reopen node listener", "node", a, "err", err)
+				}
+			}
+		}
+	case fault.ActionMigrate:
+		vc.endMigration(f)
+	}
+}
+
+// otherFaultHoldsLocked reports whether another active down/hang fault keeps a node failed.
+func (e *Engine) otherFaultHoldsLocked(f *Fault, addr string) bool {
+	for _, g := range e.faults {
+		if g == f || g.State != "active" || g.Spec.Mode == "real" {
+			continue
+		}
+		if g.Spec.Action != fault.ActionDown && g.Spec.Action != fault.ActionHang {
+			continue
+		}
+		for _, a := range g.Nodes {
+			if a == addr {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// publishLocked builds the data path's snapshot.
+func (e *Engine) publishLocked(now time.Time) {
+	var active []*Fault
+	for _, id := range e.order {
+		if f := e.faults[id]; f != nil && f.State == "active" && f.Spec.Mode != "real" {
+			active = append(active, f)
+		}
+	}
+	e.snap.Store(buildSnapshot(e.vc, active, e.cfg.Settings, e.seed))
+}
+
+// Topology returns the virtual cluster as clients see it.
+func (e *Engine) Topology() *VirtualView {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.vc == nil {
+		if err := e.ensureVirtualLocked(); err != nil {
+			return nil
+		}
+	}
+	return e.vc.view(e.now())
+}
+
+// Refresh rebuilds the virtual cluster from the real topology when no fault is
+// active (the proxy calls this after its own refresh finds a change).
+func (e *Engine) Refresh() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.faults) > 0 && e.vc != nil && e.vc.changed() {
+		return
+	}
+	t := e.cfg.Data.Topology()
+	if t == nil {
+		return
+	}
+	e.vc = newVirtual(t, e.cfg.Data.Nodes(), e.cfg.Settings)
+	e.publishLocked(e.now())
+}
+
+// pickLocked draws n distinct items from list with the engine's seeded source.
+func (e *Engine) pickLocked(list []string, n int) []string {
+	l := append([]string(nil), list...)
+	sort.Strings(l)
+	e.rnd.Shuffle(len(l), func(i, j int) { l[i], l[j] = l[j], l[i] })
+	if n > len(l) {
+		n = len(l)
+	}
+	return l[:n]
+}
+
+func (e *Engine) String() string { return fmt.Sprintf("chaos.Engine(seed=%d)", e.seed) }

@@ -1,0 +1,490 @@
+package chaos
+
+import (
+	"bytes"
+	"net"
+	"path"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis-chaos/redis-chaos/chaos/fault"
+	"github.com/redis-chaos/redis-chaos/proxy"
+	"github.com/redis-chaos/redis-chaos/proxy/topology"
+)
+
+// snapshot is the immutable view the data path reads for every command.
+type snapshot struct {
+	quiet   bool // nothing to do: forward everything
+	virtual bool // the virtual cluster differs from the real one
+	nodes   map[string]*nodeView
+	list    []*nodeView
+	owner   [topology.NumSlots]int16
+	real    [topology.NumSlots]int16
+	ask     map[int]*migration // slot → migration in its ASK phase
+	fail    bool               // cluster_state:fail
+	st      Settings
+	epoch   int
+	seed    uint64
+	vc      *virtualCopy
+}
+
+// virtualCopy is what topology replies need of the virtual cluster.
+type virtualCopy struct {
+	nodes []vnode
+}
+
+type nodeView struct {
+	vnode
+	release   <-chan struct{} // hang: closed when it ends
+	hangFault string
+	faults    []*Fault // command faults on this node, in Redis's order of checks
+}
+
+func buildSnapshot(vc *virtual, active []*Fault, st Settings, seed uint64) *snapshot {
+	s := &snapshot{st: st, seed: seed, nodes: map[string]*nodeView{}}
+	if vc == nil {
+		s.quiet = true
+		return s
+	}
+	now := time.Now()
+	s.virtual = vc.changed()
+	s.owner, s.real = vc.owner, vc.realOwner
+	s.fail = vc.clusterFail(now)
+	s.epoch = vc.epoch
+	s.vc = &virtualCopy{}
+	for _, n := range vc.nodes {
+		nv := &nodeView{vnode: *n}
+		s.nodes[n.addr] = nv
+		s.list = append(s.list, nv)
+		s.vc.nodes = append(s.vc.nodes, *n)
+	}
+	for _, m := range vc.migrations {
+		if m.moved {
+			continue
+		}
+		if s.ask == nil {
+			s.ask = map[int]*migration{}
+		}
+		for _, r := range m.slots {
+			for sl := r.From; sl <= r.To; sl++ {
+				s.ask[sl] = m
+			}
+		}
+	}
+	cmdFaults := 0
+	for _, f := range active {
+		switch f.Spec.Action {
+		case fault.ActionHang:
+			for _, a := range f.Nodes {
+				if nv := s.nodes[a]; nv != nil && nv.release == nil {
+					nv.release, nv.hangFault = f.released, f.ID
+				}
+			}
+		case fault.ActionError, fault.ActionLatency, fault.ActionReset:
+			cmdFaults++
+			for _, a := range f.Nodes {
+				if nv := s.nodes[a]; nv != nil {
+					nv.faults = append(nv.faults, f)
+				}
+			}
+		}
+	}
+	for _, nv := range s.list {
+		sortByCheckOrder(nv.faults)
+	}
+	hang := false
+	for _, nv := range s.list {
+		if nv.release != nil {
+			hang = true
+		}
+	}
+	s.quiet = !s.virtual && cmdFaults == 0 && !hang
+	return s
+}
+
+// checkOrder is Redis's order of checks in processCommand: cluster
+// redirection first, then OOM, MISCONF, NOREPLICAS, READONLY, MASTERDOWN,
+// LOADING, BUSY. Other faults (latency, reset, custom errors) come last.
+var checkOrder = map[string]int{
+	"MOVED": 0, "ASK": 0, "CLUSTERDOWN": 0, "CLUSTERDOWN_READONLY": 0, "CLUSTERDOWN_UNBOUND": 0,
+	"CROSSSLOT": 0, "TRYAGAIN": 0,
+	"OOM": 1, "MISCONF": 2, "NOREPLICAS": 3, "READONLY": 4, "MASTERDOWN": 5, "LOADING": 6, "BUSY": 7,
+}
+
+func faultRank(f *Fault) int {
+	if f.Spec.Action != fault.ActionError {
+		return 10
+	}
+	if r, ok := checkOrder[f.Spec.ErrorName()]; ok {
+		return r
+	}
+	return 9
+}
+
+func sortByCheckOrder(fs []*Fault) {
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && faultRank(fs[j]) < faultRank(fs[j-1]); j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
+}
+
+// Command is the proxy's Policy: it decides the fate of one command.
+func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
+	s := e.snap.Load()
+	if s.quiet {
+		return proxy.Action{}
+	}
+	nv := s.nodes[c.Node]
+	if nv == nil {
+		return proxy.Action{}
+	}
+	if nv.release != nil {
+		return proxy.Action{Kind: proxy.Hang, Release: nv.release, Fault: nv.hangFault}
+	}
+	var act proxy.Action
+	if s.virtual {
+		if r := s.topologyReply(nv, c, cmd); r != nil {
+			return proxy.Action{Kind: proxy.Reply, Reply: r}
+		}
+		if a, done := s.cluster(nv, c, cmd); done {
+			return a
+		} else {
+			act.Route = a.Route
+		}
+	}
+	for _, f := range nv.faults {
+		if !f.matcher.match(c, cmd) || !f.applies(cmd, &nv.vnode) {
+			continue
+		}
+		if !f.fire(s.seed) {
+			continue
+		}
+		e.metrics.commands.WithLabelValues(f.Spec.Action).Inc()
+		switch f.Spec.Action {
+		case fault.ActionError:
+			return proxy.Action{Kind: proxy.Reply, Reply: s.errorReply(f, nv, cmd), Fault: f.ID}
+		case fault.ActionReset:
+			return proxy.Action{Kind: proxy.Close, Fault: f.ID}
+		case fault.ActionLatency:
+			act.Delay += f.Spec.Latency.D()
+			if j := f.Spec.Jitter.D(); j > 0 {
+				act.Delay += time.Duration(unit(s.seed, f.ID, uint64(f.count.Load()), 1) * float64(j))
+			}
+			act.Fault = f.ID
+		}
+	}
+	return act
+}
+
+// fire decides whether the current matching command is injected: the
+// probability draw and the count limit come from the fault's own sequence, so
+// the same seed injects the same commands.
+func (f *Fault) fire(seed uint64) bool {
+	k := f.matcher.seen.Add(1)
+	if p := f.Spec.Match.Probability; p > 0 && p < 1 && unit(seed, f.ID, uint64(k), 0) >= p {
+		return false
+	}
+	if f.Spec.Action == fault.ActionReset && f.Spec.After > 0 && k%int64(f.Spec.After) != 0 {
+		return false
+	}
+	n := f.count.Add(1)
+	if limit := f.Spec.Match.Count; limit > 0 && n > int64(limit) {
+		f.count.Add(-1)
+		return false
+	}
+	return true
+}
+
+// unit is a deterministic number in [0,1) from the seed, fault and sequence number.
+func unit(seed uint64, id string, k uint64, salt uint64) float64 {
+	h := seed ^ 0x9e3779b97f4a7c15*(k+1) ^ salt<<32
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint64(id[i])) * 0x100000001b3
+	}
+	// splitmix64 finaliser
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return float64(h>>11) / float64(1<<53)
+}
+
+// applies reports whether Redis could answer cmd with this fault's error at
+// all (before the user's match narrows it further).
+func (f *Fault) applies(cmd *proxy.Command, n *vnode) bool {
+	if f.Spec.Action != fault.ActionError {
+		return true
+	}
+	ci := cmd.Info
+	keyed := cmd.Slot >= 0
+	write := ci != nil && ci.Write
+	switch f.Spec.ErrorName() {
+	case "MOVED", "ASK", "CLUSTERDOWN", "CLUSTERDOWN_UNBOUND", "CROSSSLOT", "TRYAGAIN":
+		return keyed
+	case "CLUSTERDOWN_READONLY":
+		return keyed && write
+	case "MISCONF":
+		return write || cmd.Name == "PING"
+	case "OOM", "NOREPLICAS", "READONLY":
+		return write
+	case "MASTERDOWN":
+		return ci == nil || !ci.OkStale
+	case "LOADING":
+		return ci == nil || !ci.OkLoading
+	case "BUSY":
+		return ci == nil || !ci.AllowBusy
+	}
+	return true
+}
+
+func (s *snapshot) errorReply(f *Fault, nv *nodeView, cmd *proxy.Command) []byte {
+	name := f.Spec.ErrorName()
+	if name == "MOVED" || name == "ASK" {
+		target := s.redirectTarget(f, nv)
+		return []byte("-" + name + " " + strconv.Itoa(cmd.Slot) + " " + target + "\r\n")
+	}
+	text, _ := f.Spec.ErrorText()
+	return []byte("-" + text + "\r\n")
+}
+
+// redirectTarget is where an injected MOVED/ASK points: the fault's "to" node,
+// or the next master after this node.
+func (s *snapshot) redirectTarget(f *Fault, nv *nodeView) string {
+	if f.Spec.To != "" {
+		for _, n := range s.list {
+			if n.addr == f.Spec.To || n.id == f.Spec.To || n.announce == f.Spec.To {
+				return n.announce
+			}
+		}
+	}
+	var masters []*nodeView
+	for _, n := range s.list {
+		if n.role == topology.RoleMaster {
+			masters = append(masters, n)
+		}
+	}
+	for i, m := range masters {
+		if m.idx == nv.idx {
+			return masters[(i+1)%len(masters)].announce
+		}
+	}
+	if len(masters) > 0 {
+		return masters[0].announce
+	}
+	return nv.announce
+}
+
+// cluster applies the virtual cluster's rules to a command: CLUSTERDOWN,
+// MOVED and ASK, or the real node that must serve it. done reports that the
+// returned action is final.
+func (s *snapshot) cluster(nv *nodeView, c *proxy.ConnInfo, cmd *proxy.Command) (act proxy.Action, done bool) {
+	// A promoted replica serves with the data of the real master of its slots.
+	serve := func(slot int) proxy.Action {
+		if slot >= 0 {
+			if r := s.real[slot]; r >= 0 && s.list[r].addr != nv.addr {
+				return proxy.Action{Route: s.list[r].addr}
+			}
+			return proxy.Action{}
+		}
+		if nv.role == topology.RoleMaster && nv.realRole == topology.RoleReplica && nv.realMaster >= 0 {
+			return proxy.Action{Route: s.list[nv.realMaster].addr}
+		}
+		return proxy.Action{}
+	}
+	slot := cmd.Slot
+	if slot < 0 {
+		return serve(-1), false // keyless commands never get cluster errors
+	}
+	write := cmd.Info == nil || cmd.Info.Write
+	if s.fail {
+		if !s.st.AllowReadsWhenDown {
+			return reply("-CLUSTERDOWN The cluster is down\r\n"), true
+		}
+		if write {
+			return reply("-CLUSTERDOWN The cluster is down and only accepts read commands\r\n"), true
+		}
+	}
+	owner := s.owner[slot]
+	if owner < 0 {
+		return reply("-CLUSTERDOWN Hash slot not served\r\n"), true
+	}
+	if m := s.ask[slot]; m != nil {
+		switch {
+		case nv.idx == m.from:
+			return reply("-ASK " + strconv.Itoa(slot) + " " + s.list[m.to].announce + "\r\n"), true
+		case nv.idx == m.to && c.Asking:
+			return serve(slot), false
+		}
+	}
+	o := s.list[owner]
+	if int(owner) == nv.idx {
+		return serve(slot), false
+	}
+	if nv.role == topology.RoleReplica && nv.master == int(owner) && c.Readonly && !write {
+		return proxy.Action{}, false // READONLY read on a replica of the owner
+	}
+	if s.real[slot] == owner && nv.realRole == nv.role && nv.master == nv.realMaster {
+		return proxy.Action{}, false // the real node redirects exactly the same way
+	}
+	return reply("-MOVED " + strconv.Itoa(slot) + " " + o.announce + "\r\n"), true
+}
+
+func reply(s string) proxy.Action { return proxy.Action{Kind: proxy.Reply, Reply: []byte(s)} }
+
+// matcher is a compiled Match.
+type matcher struct {
+	m        fault.Match
+	commands map[string]bool
+	cats     []string
+	slots    []fault.Range
+	clients  []*net.IPNet
+	seen     atomic.Int64
+}
+
+func newMatcher(m *fault.Match) (*matcher, error) {
+	mt := &matcher{m: *m, cats: m.Categories}
+	if len(m.Commands) > 0 {
+		mt.commands = map[string]bool{}
+		for _, c := range m.Commands {
+			mt.commands[strings.ToUpper(c)] = true
+		}
+	}
+	if m.Slots != "" {
+		r, err := fault.ParseSlots(m.Slots)
+		if err != nil {
+			return nil, &fault.FieldError{Field: "match.slots", Reason: err.Error()}
+		}
+		mt.slots = r
+	}
+	if m.Clients != "" {
+		n, err := fault.ParseClients(m.Clients)
+		if err != nil {
+			return nil, &fault.FieldError{Field: "match.clients", Reason: err.Error()}
+		}
+		mt.clients = n
+	}
+	return mt, nil
+}
+
+func (mt *matcher) match(c *proxy.ConnInfo, cmd *proxy.Command) bool {
+	if mt.commands != nil && !mt.commands[cmd.Name] {
+		return false
+	}
+	for _, cat := range mt.cats {
+		if !category(cat, cmd) {
+			return false
+		}
+	}
+	if mt.m.Keys != "" {
+		if cmd.Slot < 0 {
+			return false
+		}
+		key := firstKeyOf(cmd)
+		if ok, _ := path.Match(mt.m.Keys, string(key)); !ok {
+			return false
+		}
+	}
+	if mt.slots != nil {
+		if cmd.Slot < 0 {
+			return false
+		}
+		in := false
+		for _, r := range mt.slots {
+			if cmd.Slot >= r.From && cmd.Slot <= r.To {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false
+		}
+	}
+	if mt.clients != nil {
+		ip := clientIP(c.Client)
+		in := false
+		for _, n := range mt.clients {
+			if ip != nil && n.Contains(ip) {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false
+		}
+	}
+	if mt.m.ClientName != "" && !globMatch(mt.m.ClientName, c.Name) {
+		return false
+	}
+	if mt.m.LibName != "" && !globMatch(mt.m.LibName, c.LibName) {
+		return false
+	}
+	return true
+}
+
+func globMatch(pattern, s string) bool {
+	ok, _ := path.Match(pattern, s)
+	return ok
+}
+
+func clientIP(a net.Addr) net.IP {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP
+	}
+	if a == nil {
+		return nil
+	}
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return nil
+	}
+	return net.ParseIP(h)
+}
+
+func category(cat string, cmd *proxy.Command) bool {
+	ci := cmd.Info
+	switch cat {
+	case "write":
+		return ci != nil && ci.Write
+	case "read":
+		return ci != nil && ci.ReadOnly && cmd.Slot >= 0
+	case "keyless":
+		return cmd.Slot < 0
+	case "keyed":
+		return cmd.Slot >= 0
+	case "blocking":
+		return ci != nil && ci.Blocking
+	case "admin":
+		return ci != nil && ci.Admin
+	case "pubsub":
+		return ci != nil && ci.PubSub
+	}
+	return false
+}
+
+// firstKeyOf returns the key whose slot the proxy computed.
+func firstKeyOf(cmd *proxy.Command) []byte {
+	ci := cmd.Info
+	if ci == nil {
+		return nil
+	}
+	switch ci.Name {
+	case "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO":
+		if len(cmd.Args) > 3 {
+			return cmd.Args[3]
+		}
+		return nil
+	}
+	if ci.FirstKey > 0 && ci.FirstKey < len(cmd.Args) {
+		return cmd.Args[ci.FirstKey]
+	}
+	return nil
+}
+
+// isCluster reports whether args[0] is name (any case) and args[1] is sub.
+func isSub(cmd *proxy.Command, name, sub string) bool {
+	return len(cmd.Args) > 1 && bytes.EqualFold(cmd.Args[0], []byte(name)) && bytes.EqualFold(cmd.Args[1], []byte(sub))
+}
