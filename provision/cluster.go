@@ -66,7 +66,8 @@ type Cluster struct {
 	token       string
 	log         *slog.Logger
 
-	wg sync.WaitGroup // reap goroutines
+	wg     sync.WaitGroup // reap goroutines
+	saveMu sync.Mutex     // serialises writes of the state file
 
 	mu         sync.Mutex
 	nodes      []*node
@@ -354,6 +355,8 @@ func readState(dir string) (*state, error) {
 
 // saveState writes the state file atomically.
 func (c *Cluster) saveState() error {
+	c.saveMu.Lock() // held across snapshot and write: the last write is the newest state
+	defer c.saveMu.Unlock()
 	c.mu.Lock()
 	st := state{
 		Version:     1,

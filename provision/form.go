@@ -105,8 +105,13 @@ func (c *Cluster) waitUp(ctx context.Context, n *node) error {
 		return fmt.Errorf("provision: node %d: CLUSTER MYID: %w", n.Index, err)
 	}
 	c.mu.Lock()
-	n.ID = id
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	switch {
+	case n.ID == "":
+		n.ID = id
+	case n.ID != id: // a restart must keep the node's identity (nodes.conf)
+		return fmt.Errorf("provision: node %d came back with node id %s, want %s", n.Index, id, n.ID)
+	}
 	return nil
 }
 

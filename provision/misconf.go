@@ -31,6 +31,7 @@ const slowSaveDelay = "30000000"
 //	CONFIG SET save "3600 1" rdb-key-save-delay 30000000 stop-writes-on-bgsave-error yes
 //	BGSAVE                      (the fork child now sleeps on the first key)
 //	kill -KILL <fork child>     (found in /proc/<pid>/task/<pid>/children)
+//	CONFIG SET rdb-key-save-delay <as before>
 //
 // Redis counts a save ended by any signal but SIGUSR1 as failed, so it sets
 // rdb_last_bgsave_status:err; with a save point configured and
@@ -119,6 +120,13 @@ func (c *Cluster) InduceMisconf(ctx context.Context, i int) error {
 	}
 	if status["rdb_last_bgsave_status"] != "err" {
 		return fmt.Errorf("provision: node %d: BGSAVE did not fail (rdb_last_bgsave_status:%s)", i, status["rdb_last_bgsave_status"])
+	}
+	// The failure sticks until a save succeeds (Redis retries only after the save
+	// point's 3600s), so the slow-save delay can go now: it would otherwise slow
+	// down the full sync of a replica that reconnects meanwhile. Replicas sync
+	// diskless here, and a diskless sync does not reset rdb_last_bgsave_status.
+	if err := cl.Do(ctx, "CONFIG", "SET", "rdb-key-save-delay", saved.Delay).Err(); err != nil {
+		return fmt.Errorf("provision: node %d: CONFIG SET rdb-key-save-delay: %w", i, err)
 	}
 	c.log.Info("MISCONF induced", "node", i, "addr", n.Addr, "killed_child", killed)
 	return nil

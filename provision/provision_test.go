@@ -300,6 +300,14 @@ func TestMisconf(t *testing.T) {
 	if err := c.InduceMisconf(ctx, i); err != nil {
 		t.Errorf("InduceMisconf twice: %v", err)
 	}
+	// A replica restarted meanwhile rejoins the cluster but cannot sync (the master
+	// answers its PING with MISCONF) until the failure is cleared.
+	if err := c.Restart(ctx, 5); err != nil {
+		t.Fatalf("restart a replica during MISCONF: %v", err)
+	}
+	if err := cl.Set(ctx, key, "during", 0).Err(); err == nil || err.Error() != misconfText {
+		t.Errorf("SET during MISCONF after a replica restart: %v", err)
+	}
 	if err := c.InduceMisconf(ctx, 3); !errors.Is(err, ErrRole) {
 		t.Errorf("InduceMisconf on a replica: %v, want ErrRole", err)
 	}
@@ -308,6 +316,9 @@ func TestMisconf(t *testing.T) {
 	}
 	if err := cl.Set(ctx, key, "after", 0).Err(); err != nil {
 		t.Errorf("SET after ClearMisconf: %v", err)
+	}
+	if err := c.WaitHealthy(ctx); err != nil {
+		t.Errorf("replica did not resync after ClearMisconf: %v", err)
 	}
 	save, err := cl.ConfigGet(ctx, "save").Result()
 	if err != nil || save["save"] != "" {
@@ -632,5 +643,50 @@ func TestAuth(t *testing.T) {
 	}
 	if err := c.RevertAll(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRevertAllCombined(t *testing.T) {
+	c := sharedCluster(t)
+	restoreCluster(t, c)
+	ctx := testCtx(t, time.Minute)
+	const slot = 200 // served by node 0
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"migrate slot 200 from 0 to 2", func() error { return c.StartMigration(ctx, slot, 0, 2) }},
+		{"MISCONF on 0", func() error { return c.InduceMisconf(ctx, 0) }},
+		{"pause 7", func() error { return c.Pause(ctx, 7) }},
+		{"stop 4", func() error { return c.StopNode(ctx, 4) }},
+		{"kill 1", func() error { return c.Kill(ctx, 1) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+	}
+	if err := c.RevertAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Problem(); err != nil {
+		t.Fatalf("after RevertAll: %v", err)
+	}
+	want := ShardSlots(3)
+	for i, ns := range st.Nodes {
+		if ns.Role != ns.Node.Role {
+			t.Errorf("node %d is %s, provisioned %s", i, ns.Role, ns.Node.Role)
+		}
+		if ns.Role == RoleMaster && (len(ns.Slots) != 1 || ns.Slots[0] != want[i]) {
+			t.Errorf("master %d serves %v, want %v", i, ns.Slots, want[i])
+		}
+	}
+	cl := plainClient(t, c.Nodes()[0].Addr, time.Second)
+	if err := cl.Set(ctx, KeyInSlot("revert", slot), "v", 0).Err(); err != nil {
+		t.Errorf("SET on node 0 after RevertAll: %v", err)
 	}
 }

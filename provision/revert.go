@@ -8,8 +8,8 @@ import (
 )
 
 // RevertAll undoes every fault action, back to the provisioned layout: it resumes
-// paused nodes, restarts stopped or killed ones, fails provisioned masters back over
-// (so each shard's master is the one Start made it), clears MISCONF, returns migrated
+// paused nodes, restarts stopped or killed ones, clears MISCONF, fails provisioned
+// masters back over (so each shard's master is the one Start made it), returns migrated
 // slots to their first owner, and waits until the cluster is healthy. It keeps going
 // after an error and returns all of them.
 func (c *Cluster) RevertAll(ctx context.Context) error {
@@ -34,11 +34,15 @@ func (c *Cluster) RevertAll(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err // nothing more can be done without every node
 	}
-	// 3. Wait until the nodes agree (slots may still be migrating).
-	if err := c.waitSettled(ctx); err != nil {
-		return err
+	// 3. MISCONF first: replicas cannot sync from a master in MISCONF.
+	for _, n := range nodes {
+		errs = append(errs, c.ClearMisconf(ctx, n.Index))
 	}
-	// 4. Roles as provisioned.
+	// 4. Wait until the nodes agree (slots may still be migrating).
+	if err := c.waitSettled(ctx); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	// 5. Roles as provisioned.
 	for _, n := range nodes {
 		if n.Role != RoleMaster {
 			continue
@@ -49,10 +53,6 @@ func (c *Cluster) RevertAll(ctx context.Context) error {
 				errs = append(errs, c.Failover(ctx, n.Index, true))
 			}
 		}
-	}
-	// 5. MISCONF.
-	for _, n := range nodes {
-		errs = append(errs, c.ClearMisconf(ctx, n.Index))
 	}
 	// 6. Slot migrations.
 	for _, m := range c.Migrations() {
