@@ -42,6 +42,7 @@ type Scanner struct {
 	off     int // bytes of the current reply already scanned, relative to the caller's buffer
 	pending int // values still to scan in the current reply; 0 before the first header
 	skip    int // bytes of a bulk body (and its CRLF) still to pass
+	line    int // where to resume looking for the CRLF of an incomplete header line; 0 if none
 }
 
 // Scan looks for the end of the reply that starts at b[0] (or, after Shift, the
@@ -97,9 +98,11 @@ func (s *Scanner) Scan(b []byte) (int, error) {
 			s.off = i
 			return 0, nil
 		}
-		// One header line: type byte, text, CRLF.
-		nl := indexCRLF(b, i+1)
+		// One header line: type byte, text, CRLF. A line that arrives in
+		// pieces is searched once: the search resumes where it stopped.
+		nl := indexCRLF(b, max(i+1, s.line))
 		if nl < 0 {
+			s.line = max(i+1, len(b)-1) // the last byte may be the CR
 			if n := len(b) - i; (n > maxHeader && !isSimple(b[i])) || n > maxBulk {
 				s.reset()
 				return 0, protoErr("header line too long")
@@ -107,6 +110,7 @@ func (s *Scanner) Scan(b []byte) (int, error) {
 			s.off = i
 			return 0, nil
 		}
+		s.line = 0
 		typ, line := b[i], b[i+1:nl]
 		next := nl + 2
 		switch typ {
@@ -170,12 +174,17 @@ func (s *Scanner) Scanned() int { return s.off }
 
 // Shift tells the scanner that the first n bytes of the buffer (n ≤ Scanned)
 // were dropped: the next Scan receives the buffer without them.
-func (s *Scanner) Shift(n int) { s.off -= n }
+func (s *Scanner) Shift(n int) {
+	s.off -= n
+	if s.line > 0 {
+		s.line -= n
+	}
+}
 
 // InReply reports whether the scanner is inside a reply (some of it scanned).
 func (s *Scanner) InReply() bool { return s.pending != 0 || s.skip != 0 }
 
-func (s *Scanner) reset() { s.off, s.pending, s.skip = 0, 0, 0 }
+func (s *Scanner) reset() { s.off, s.pending, s.skip, s.line = 0, 0, 0, 0 }
 
 // Len returns the length of the complete reply at the start of b, 0 if b holds
 // only part of it, or an error if b is not valid RESP.

@@ -199,3 +199,41 @@ func TestScannerRandomCuts(t *testing.T) {
 		}
 	}
 }
+
+// A long simple string or error line arriving in pieces: found once complete,
+// also when its CR and LF arrive in different reads.
+func TestScannerLongLineInPieces(t *testing.T) {
+	line := []byte("-ERR " + strings.Repeat("x", 200<<10) + "\r\n")
+	for _, chunk := range []int{1 << 10, 4093, len(line) - 1} {
+		var sc Scanner
+		for end := chunk; ; end += chunk {
+			end = min(end, len(line))
+			n, err := sc.Scan(line[:end])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if end < len(line) && n != 0 {
+				t.Fatalf("chunk %d: complete at %d of %d bytes", chunk, end, len(line))
+			}
+			if end == len(line) {
+				if n != len(line) {
+					t.Fatalf("chunk %d: %d, want %d", chunk, n, len(line))
+				}
+				break
+			}
+		}
+	}
+}
+
+func BenchmarkScanLongLineInPieces(b *testing.B) {
+	line := []byte("-ERR " + strings.Repeat("x", 4<<20) + "\r\n")
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		var sc Scanner
+		for end := 64 << 10; ; end += 64 << 10 {
+			if n, _ := sc.Scan(line[:min(end, len(line))]); n > 0 {
+				break
+			}
+		}
+	}
+}

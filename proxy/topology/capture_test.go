@@ -62,5 +62,7 @@ func captureCommands(c *testCluster) []captureCmd {
 		{"info-replication-master", m, []string{"INFO", "replication"}},
 		{"info-replication-replica", s, []string{"INFO", "replication"}},
 		{"info-server", m, []string{"INFO", "server"}},
+		{"client-list", m, []string{"CLIENT", "LIST"}},
+		{"client-info", s, []string{"CLIENT", "INFO"}},
 	}
 }

@@ -87,6 +87,21 @@ func describe(kind Kind, reply []byte) (summary, error) {
 	case KindInfo:
 		s.fact("format %q", v.Format)
 		s.describeInfo(v.Str)
+	case KindClientList:
+		s.fact("format %q", v.Format)
+		for line := range strings.SplitSeq(string(v.Str), "\n") {
+			for _, f := range strings.Split(line, " ") {
+				a, ok := strings.CutPrefix(f, "laddr=")
+				if !ok {
+					s.fact("%s", f)
+					continue
+				}
+				a = strings.TrimRight(a, "\r")
+				c := strings.LastIndexByte(a, ':')
+				p, _ := strconv.Atoi(a[c+1:])
+				s.addrs = append(s.addrs, addr{a[:max(c, 0)], p})
+			}
+		}
 	case KindExec:
 		for _, e := range v.Elems {
 			if e.Type == '-' || e.Type == '!' {

@@ -72,6 +72,7 @@ func FuzzRewriteNodes(f *testing.F)    { fuzzRewrite(f, KindClusterNodes) }
 func FuzzRewriteReplicas(f *testing.F) { fuzzRewrite(f, KindClusterReplicas) }
 func FuzzRewriteRole(f *testing.F)     { fuzzRewrite(f, KindRole) }
 func FuzzRewriteInfo(f *testing.F)     { fuzzRewrite(f, KindInfo) }
+func FuzzRewriteClient(f *testing.F)   { fuzzRewrite(f, KindClientList) }
 
 // FuzzRewriteExec: EXEC replies with results of other kinds (kinds[i] is the
 // kind of the i-th queued command); every element is checked as above.
@@ -95,7 +96,7 @@ func FuzzRewriteExec(f *testing.F) {
 		r, announce := fuzzResolver(mode)
 		var ks []Kind
 		for _, b := range kindBytes {
-			ks = append(ks, Kind(b%8))
+			ks = append(ks, Kind(b%9))
 		}
 		out, err := RewriteExec(ks, data, r)
 		if err != nil {

@@ -65,9 +65,10 @@ const (
 	KindRole                        // ROLE
 	KindInfo                        // INFO (replication: master and replica addresses; server: tcp_port)
 	KindExec                        // EXEC: MOVED/ASK errors among the results
+	KindClientList                  // CLIENT LIST, CLIENT INFO: laddr= is the node's own address
 )
 
-var kindNames = [...]string{"none", "cluster-slots", "cluster-shards", "cluster-nodes", "cluster-replicas", "role", "info", "exec"}
+var kindNames = [...]string{"none", "cluster-slots", "cluster-shards", "cluster-nodes", "cluster-replicas", "role", "info", "exec", "client-list"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -98,6 +99,11 @@ func CommandKind(args [][]byte) Kind {
 			if eqFold(a, "role") {
 				return KindRole
 			}
+		}
+	case 6:
+		if a[0]|0x20 == 'c' && len(args) >= 2 && len(args[1]) == 4 && eqFold(a, "client") &&
+			(eqFold(args[1], "list") || eqFold(args[1], "info")) {
+			return KindClientList
 		}
 	case 7:
 		if a[0]|0x20 != 'c' || len(args) < 2 || !eqFold(a, "cluster") {
@@ -387,6 +393,8 @@ func rewriteValue(kind Kind, v *resp.Value, r Resolver) error {
 		return rewriteRole(v, r)
 	case KindInfo:
 		return rewriteTextValue(v, r, rewriteInfoText)
+	case KindClientList:
+		return rewriteTextValue(v, r, rewriteClientText)
 	}
 	return nil
 }
@@ -642,7 +650,8 @@ func rewriteNodesText(text []byte, r Resolver) ([]byte, error) {
 }
 
 // appendNodeAddr appends the announced form of "ip:port@cport[,hostname[,aux...]]".
-// A node without an address (port 0: noaddr) is written ":0@0".
+// A node without an address (port 0: noaddr) is written ":0@0", without a
+// hostname.
 func appendNodeAddr(dst, addr []byte, r Resolver) ([]byte, error) {
 	hostPort, extra := addr, []byte(nil)
 	if i := bytes.IndexByte(addr, ','); i >= 0 {
@@ -663,13 +672,12 @@ func appendNodeAddr(dst, addr []byte, r Resolver) ([]byte, error) {
 	if !ok || port > 65535 {
 		return nil, badReply("cluster nodes: bad port in %q", addr)
 	}
-	if port == 0 {
-		return append(dst, ":0@0"...), nil
-	}
-	host := string(hostPort[:c])
-	ep, ok := r(host, port)
-	if !ok {
-		return nil, &UnknownNodeError{Host: host, Port: port}
+	var ep Endpoint // port 0: no address (noaddr), written ":0" with no hostname
+	if port != 0 {
+		host := string(hostPort[:c])
+		if ep, ok = r(host, port); !ok {
+			return nil, &UnknownNodeError{Host: host, Port: port}
+		}
 	}
 	name := ""
 	if !isIP(ep.Host) {
@@ -892,4 +900,53 @@ func appendSlaveLine(dst, line []byte, r Resolver) ([]byte, error) {
 		}
 	}
 	return dst, nil
+}
+
+// rewriteClientText rewrites CLIENT LIST and CLIENT INFO text: the laddr=
+// field of every line ("id=3 addr=10.0.0.9:50612 laddr=10.0.0.5:6379 fd=8
+// ..."). laddr is the node's end of this connection: it is resolved as sent,
+// then as "" (the host of this connection). addr= is the client's end (the
+// proxy's upstream socket) and is kept.
+func rewriteClientText(text []byte, r Resolver) ([]byte, error) {
+	out := make([]byte, 0, len(text)+32)
+	for len(text) > 0 {
+		i := bytes.Index(text, []byte("laddr="))
+		if i < 0 {
+			break
+		}
+		if i > 0 && text[i-1] != ' ' && text[i-1] != '\n' { // e.g. "xladdr="
+			out = append(out, text[:i+6]...)
+			text = text[i+6:]
+			continue
+		}
+		i += len("laddr=")
+		out = append(out, text[:i]...)
+		text = text[i:]
+		end := bytes.IndexAny(text, " \r\n")
+		if end < 0 {
+			end = len(text)
+		}
+		a := text[:end]
+		c := bytes.LastIndexByte(a, ':')
+		port, ok := 0, false
+		if c >= 0 {
+			port, ok = atoi(a[c+1:])
+		}
+		if !ok || port > 65535 {
+			return nil, badReply("client list: bad laddr %q", a)
+		}
+		host := string(a[:c])
+		ep, found := r(host, port)
+		if !found && host != "" {
+			ep, found = r("", port)
+		}
+		if !found {
+			return nil, &UnknownNodeError{Host: host, Port: port}
+		}
+		out = append(out, ep.Host...)
+		out = append(out, ':')
+		out = strconv.AppendInt(out, int64(ep.Port), 10)
+		text = text[end:]
+	}
+	return append(out, text...), nil
 }

@@ -37,6 +37,11 @@ func TestCommandKind(t *testing.T) {
 		{"INFO replication", KindInfo},
 		{"EXEC", KindExec},
 		{"exec", KindExec},
+		{"CLIENT LIST", KindClientList},
+		{"client info", KindClientList},
+		{"CLIENT LIST TYPE normal", KindClientList},
+		{"CLIENT KILL x", KindNone},
+		{"CLIENT", KindNone},
 		{"CLUSTER", KindNone},
 		{"CLUSTER INFO", KindNone},
 		{"CLUSTER MYID", KindNone},
@@ -212,6 +217,12 @@ func rewriteCases() []rewriteCase {
 		{"MOVED for any kind", KindClusterSlots, ip, "-MOVED 1 127.0.0.1:30002\r\n", "-MOVED 1 10.1.1.1:7002\r\n"},
 		{"other error", KindClusterNodes, ip, "-ERR This instance has cluster support disabled\r\n", "-ERR This instance has cluster support disabled\r\n"},
 		{"push passes", KindClusterSlots, ip, ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n", ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"},
+		{"client list", KindClientList, ip,
+			bulk("id=3 addr=127.0.0.1:50612 laddr=127.0.0.1:30001 fd=8 name= age=0\nid=4 addr=127.0.0.1:50613 laddr=127.0.0.1:30001 fd=9 name= age=0\n"),
+			bulk("id=3 addr=127.0.0.1:50612 laddr=10.1.1.1:7001 fd=8 name= age=0\nid=4 addr=127.0.0.1:50613 laddr=10.1.1.1:7001 fd=9 name= age=0\n")},
+		{"client info resp3, laddr on another interface", KindClientList, ip,
+			verb("id=3 addr=10.0.0.9:50612 laddr=10.0.0.5:30002 fd=8\n"),
+			verb("id=3 addr=10.0.0.9:50612 laddr=10.1.1.1:7002 fd=8\n")},
 		{"none", KindNone, ip, "$9\r\n127.0.0.1\r\n", "$9\r\n127.0.0.1\r\n"},
 	}
 }
@@ -353,6 +364,8 @@ func kindOfFile(name string) Kind {
 		return KindRole
 	case "info":
 		return KindInfo
+	case "client":
+		return KindClientList
 	}
 	return KindNone
 }
