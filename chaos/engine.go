@@ -164,6 +164,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			e.StopRuns() // else wg.Wait below waits for every scenario's hold
 			e.Clear("shutdown")
 			e.wg.Wait()
 			return nil

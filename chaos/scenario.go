@@ -279,6 +279,10 @@ func (e *Engine) play(r *Run, o RunOptions) {
 	}
 	r.phase("", e.now())
 	r.mu.Lock()
+	if r.State != "running" { // stopped meanwhile: stopRun closed done
+		r.mu.Unlock()
+		return
+	}
 	r.State, r.Ended = "done", e.now()
 	r.mu.Unlock()
 	close(r.done)
