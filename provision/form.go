@@ -18,14 +18,16 @@ const readyPoll = 10 * time.Millisecond
 //  1. wait until every node answers, read its node ID;
 //  2. give node i config epoch i+1 (so no epoch collision has to be resolved);
 //  3. ADDSLOTSRANGE the even split on the masters;
-//  4. CLUSTER MEET every node with node 0;
+//  4. CLUSTER MEET every pair of nodes;
 //  5. CLUSTER REPLICATE each replica as soon as it knows its master;
 //  6. wait until the cluster is healthy (see Status.Problem).
 func (c *Cluster) form(ctx context.Context) error {
 	nodes := c.nodes
+	begin := time.Now()
 	if err := c.each(ctx, nodes, c.waitUp); err != nil {
 		return err
 	}
+	c.log.Debug("nodes answer", "took", time.Since(begin))
 	for _, n := range nodes {
 		if _, err := c.client(n).Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", n.Index+1).Result(); err != nil {
 			return fmt.Errorf("provision: node %d: CLUSTER SET-CONFIG-EPOCH: %w", n.Index, err)
@@ -38,18 +40,24 @@ func (c *Cluster) form(ctx context.Context) error {
 			return fmt.Errorf("provision: node %d: CLUSTER ADDSLOTSRANGE %s: %w", n.Index, slots[s], err)
 		}
 	}
-	port0 := strconv.Itoa(c.cfg.BasePort)
+	// Each node meets every node before it: handshakes run in parallel instead of
+	// waiting for gossip, so replicas know their masters sooner.
 	for _, n := range nodes[1:] {
-		if err := c.client(n).Do(ctx, "CLUSTER", "MEET", c.cfg.Host, port0).Err(); err != nil {
-			return fmt.Errorf("provision: node %d: CLUSTER MEET %s:%s: %w", n.Index, c.cfg.Host, port0, err)
+		for _, m := range nodes[:n.Index] {
+			port := strconv.Itoa(c.cfg.BasePort + m.Index)
+			if err := c.client(n).Do(ctx, "CLUSTER", "MEET", c.cfg.Host, port).Err(); err != nil {
+				return fmt.Errorf("provision: node %d: CLUSTER MEET %s:%s: %w", n.Index, c.cfg.Host, port, err)
+			}
 		}
 	}
 	if err := c.each(ctx, nodes[c.cfg.Shards:], c.replicate); err != nil {
 		return err
 	}
+	c.log.Debug("slots assigned, nodes met, replicas set", "took", time.Since(begin))
 	if err := c.WaitHealthy(ctx); err != nil {
 		return c.withLogs(err)
 	}
+	c.log.Debug("cluster healthy", "took", time.Since(begin))
 	return nil
 }
 
