@@ -58,6 +58,9 @@ func (n *node) logPath() string  { return filepath.Join(n.Dir, logFile) }
 
 // Cluster is a provisioned Redis Cluster: the nodes it started (or attached to with
 // Open) and the real fault actions on them. Its methods are safe for concurrent use.
+// Let one Cluster value act on a cluster at a time: fault state (paused nodes, MISCONF
+// settings, migrations, PIDs) is kept in it and mirrored to the state file, which
+// Open reads; a node restarted through another value is not seen by this one.
 type Cluster struct {
 	cfg         Config // defaulted; Dir is absolute
 	redisServer string
