@@ -252,7 +252,8 @@ func atoi(b []byte) (int, bool) {
 // How announced addresses are written (Endpoint.Host is an IP or a name):
 //
 //   - The address clients connect to (MOVED/ASK, the CLUSTER SLOTS endpoint,
-//     CLUSTER SHARDS "endpoint", the ip in CLUSTER NODES lines, ROLE, INFO)
+//     CLUSTER SHARDS "endpoint", the ip in CLUSTER NODES lines, ROLE, INFO,
+//     CLIENT LIST laddr)
 //     is always Endpoint.Host and Endpoint.Port. go-redis, redis-py,
 //     Jedis, node-redis, ioredis and redis-rs connect to the CLUSTER SLOTS
 //     endpoint; Lettuce and StackExchange.Redis to the CLUSTER NODES
