@@ -54,7 +54,7 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
-	if e.Body.Field != "" {
+	if e.Body.Field != "" && !strings.HasPrefix(e.Body.Reason, e.Body.Field+": ") {
 		b.WriteString(": " + e.Body.Field)
 	}
 	if e.Body.Reason != "" {
@@ -144,19 +144,20 @@ type Topology struct {
 	Real  *topology.Topology `json:"real"`
 	// Virtual is the cluster as clients see it; nil when the proxy has no
 	// chaos engine (then it equals Real).
-	Virtual *chaos.VirtualView `json:"-"`
+	Virtual *chaos.VirtualView `json:"virtual"`
 }
 
 // Topology returns the port map and the real and virtual views (GET /v1/topology).
 func (c *Client) Topology(ctx context.Context) (*Topology, error) {
 	var raw struct {
-		Topology
-		Virtual json.RawMessage `json:"virtual"`
+		Nodes   []proxy.NodeInfo   `json:"nodes"`
+		Real    *topology.Topology `json:"real"`
+		Virtual json.RawMessage    `json:"virtual"`
 	}
 	if err := c.do(ctx, http.MethodGet, "/v1/topology", nil, &raw); err != nil {
 		return nil, err
 	}
-	t := raw.Topology
+	t := Topology{Nodes: raw.Nodes, Real: raw.Real}
 	// Without an engine the "virtual" view is the real topology: only an
 	// engine's view has a cluster state.
 	var probe struct {

@@ -174,6 +174,10 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		served: make(chan error, 1), engineErr: make(chan error, 1), stopEng: stopEng}
 	go func() { rt.engineErr <- eng.Run(engCtx) }()
 	go func() { rt.served <- hs.Serve(apiLn) }()
+	if err := startConfigFaults(ctx, v, eng, log); err != nil { // the config file's faults: list, hot-reloaded
+		rt.stop()
+		return nil, err
+	}
 	log.Info("chaos engine ready", "seed", eng.Seed(), "node_timeout", st.NodeTimeout,
 		"full_coverage", st.FullCoverage, "allow_reads_when_down", st.AllowReadsWhenDown)
 	return rt, nil

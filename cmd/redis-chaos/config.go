@@ -1,0 +1,411 @@
+package main
+
+// The config file's faults: list. The file is read through viper for every
+// other key; the list is read here, strictly, so that a typo in a fault is an
+// error that names its line, and it is hot-reloaded: viper watches the file
+// (a Kubernetes ConfigMap swap included) and every change is reconciled with
+// the engine, so that one ConfigMap change reaches every sidecar.
+//
+//	file ──viper WatchConfig──▶ OnConfigChange ──(debounce)──▶ reload
+//	                                                            │ parse + validate all (keep the old faults if bad)
+//	                                                            ▼
+//	           engine: remove what left the file, add what is new, replace what changed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
+
+	"github.com/redis-chaos/redis-chaos/chaos"
+	"github.com/redis-chaos/redis-chaos/chaos/fault"
+)
+
+// configFault is one entry of the faults: list: the fields of a fault as the
+// API takes them, and an optional name that identifies the entry across
+// reloads (without one, an entry is identified by its content).
+type configFault struct {
+	Name       string `yaml:"name,omitempty" json:"name,omitempty"`
+	fault.Spec `yaml:",inline"`
+}
+
+// ConfigError lists every problem of a config file.
+type ConfigError struct {
+	File     string
+	Problems fault.Errors
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config file %s: %d problem(s):", e.File, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  " + p.Error())
+	}
+	return b.String()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Problems }
+
+// configKeys are the keys a config file may hold: every flag of every command,
+// and faults.
+func configKeys() map[string]bool {
+	keys := map[string]bool{"faults": true}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		add := func(f *pflag.Flag) {
+			if f.Name != "help" {
+				keys[f.Name] = true
+			}
+		}
+		c.Flags().VisitAll(add)
+		c.PersistentFlags().VisitAll(add)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd())
+	return keys
+}
+
+// specKeys are the keys of a fault entry, and of its match.
+var specKeys, matchKeys = yamlKeys(configFault{}), yamlKeys(fault.Match{})
+
+func yamlKeys(v any) map[string]bool {
+	keys := map[string]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			switch {
+			case strings.Contains(opts, "inline"):
+				walk(f.Type)
+			case name == "-" || !f.IsExported():
+			case name != "":
+				keys[name] = true
+			default:
+				keys[strings.ToLower(f.Name)] = true
+			}
+		}
+	}
+	walk(reflect.TypeOf(v))
+	return keys
+}
+
+// readConfigFaults reads and checks the faults: list of a config file, and
+// the file's top-level keys against known. It returns every problem at once.
+func readConfigFaults(file string, known map[string]bool, limits fault.Limits) ([]configFault, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var problems fault.Errors
+	bad := func(field string, line int, format string, a ...any) {
+		reason := fmt.Sprintf(format, a...)
+		if line > 0 {
+			reason += " (line " + strconv.Itoa(line) + ")"
+		}
+		problems = append(problems, &fault.FieldError{Field: field, Reason: reason})
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, &ConfigError{File: file, Problems: fault.Errors{{Field: "file", Reason: err.Error()}}}
+	}
+	if len(doc.Content) == 0 { // empty file
+		return nil, nil
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return nil, &ConfigError{File: file, Problems: fault.Errors{{Field: "file", Reason: "want a mapping of keys to values"}}}
+	}
+	var list *yaml.Node
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k := top.Content[i]
+		key := strings.ToLower(k.Value)
+		switch {
+		case key == "faults":
+			list = top.Content[i+1]
+		case known != nil && !known[key]:
+			hint := ""
+			if alt := strings.ReplaceAll(key, "_", "-"); known[alt] {
+				hint = fmt.Sprintf(": did you mean %q?", alt)
+			}
+			bad(k.Value, k.Line, "unknown key%s", hint)
+		}
+	}
+	var out []configFault
+	if list != nil && !(list.Kind == yaml.ScalarNode && list.Tag == "!!null") {
+		if list.Kind != yaml.SequenceNode {
+			bad("faults", list.Line, "want a list of faults")
+		} else {
+			names := map[string]int{}
+			for i, item := range list.Content {
+				field := fmt.Sprintf("faults[%d]", i)
+				n := len(problems)
+				if !checkKeys(item, field, specKeys, bad) {
+					continue
+				}
+				var cf configFault
+				if err := item.Decode(&cf); err != nil { // unknown keys are ignored here: reported above
+					bad(field, item.Line, "%s", strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
+					continue
+				}
+				if err := cf.Spec.Validate(limits); err != nil {
+					var fes fault.Errors
+					if errors.As(err, &fes) {
+						for _, fe := range fes {
+							bad(field+"."+fe.Field, item.Line, "%s", fe.Reason)
+						}
+					} else {
+						bad(field, item.Line, "%v", err)
+					}
+					continue
+				}
+				if len(problems) > n {
+					continue
+				}
+				if cf.Name != "" {
+					if j, dup := names[cf.Name]; dup {
+						bad(field+".name", item.Line, "name %q is already used by faults[%d]", cf.Name, j)
+						continue
+					}
+					names[cf.Name] = i
+				}
+				out = append(out, cf)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &ConfigError{File: file, Problems: problems}
+	}
+	return out, nil
+}
+
+// checkKeys reports the unknown keys of a fault entry (and of its match).
+// It reports false when item is not a mapping at all.
+func checkKeys(item *yaml.Node, field string, keys map[string]bool, bad func(string, int, string, ...any)) bool {
+	if item.Kind != yaml.MappingNode {
+		bad(field, item.Line, "want a mapping (action, target, match, ttl…)")
+		return false
+	}
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		k, v := item.Content[i], item.Content[i+1]
+		if !keys[k.Value] {
+			hint := ""
+			if alt := strings.ReplaceAll(k.Value, "-", "_"); keys[alt] {
+				hint = fmt.Sprintf(": did you mean %q?", alt)
+			} else if matchKeys[k.Value] && keys["match"] {
+				hint = fmt.Sprintf(": %s belongs under match:", k.Value)
+			}
+			bad(field+"."+k.Value, k.Line, "unknown field%s", hint)
+			continue
+		}
+		if k.Value == "match" && keys["match"] && !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+			checkKeys(v, field+".match", matchKeys, bad)
+		}
+	}
+	return true
+}
+
+// identity keys an entry across reloads; sum tells whether it changed.
+func (cf *configFault) identity() (key, sum string) {
+	b, _ := json.Marshal(cf.Spec)
+	sum = string(b)
+	if cf.Name != "" {
+		return "name:" + cf.Name, sum
+	}
+	return "spec:" + sum, sum
+}
+
+// configFaults keeps the engine's faults in step with the config file.
+type configFaults struct {
+	ctx    context.Context
+	file   string
+	known  map[string]bool
+	limits fault.Limits
+	eng    *chaos.Engine
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	applied map[string]appliedFault // identity → the engine's fault
+	timer   *time.Timer
+}
+
+type appliedFault struct{ id, sum string }
+
+// configFaultsDebounce lets an editor finish writing before a reload.
+const configFaultsDebounce = 150 * time.Millisecond
+
+// startConfigFaults adds the config file's faults (source "config") and
+// watches the file until ctx ends. A bad file, or a fault the engine refuses,
+// is an error that lists every problem. Without a config file it does nothing.
+func startConfigFaults(ctx context.Context, v *viper.Viper, eng *chaos.Engine, log *slog.Logger) error {
+	file := v.ConfigFileUsed()
+	if file == "" {
+		return nil
+	}
+	cf := &configFaults{ctx: ctx, file: file, known: configKeys(), eng: eng, log: log,
+		limits:  fault.Limits{DefaultTTL: v.GetDuration("default-ttl"), MaxTTL: v.GetDuration("max-ttl")},
+		applied: map[string]appliedFault{}}
+	if !strictConfig(file) {
+		cf.known = nil
+	}
+	list, err := readConfigFaults(file, cf.known, cf.limits)
+	if err != nil {
+		return err
+	}
+	cf.mu.Lock()
+	problems := cf.reconcileLocked(list)
+	cf.mu.Unlock()
+	if len(problems) > 0 {
+		for _, a := range cf.applied {
+			_ = eng.Remove(a.id)
+		}
+		return &ConfigError{File: file, Problems: problems}
+	}
+	if len(list) > 0 {
+		log.Info("faults added from the config file", "file", file, "count", len(list))
+	}
+	v.OnConfigChange(func(fsnotify.Event) { cf.changed() })
+	v.WatchConfig()
+	context.AfterFunc(ctx, func() {
+		cf.mu.Lock()
+		if cf.timer != nil {
+			cf.timer.Stop()
+		}
+		cf.mu.Unlock()
+	})
+	return nil
+}
+
+// strictConfig reports whether the file is YAML (or JSON), which this file
+// reads itself; other formats viper reads are not checked for unknown keys.
+func strictConfig(file string) bool {
+	switch strings.ToLower(filepath.Ext(file)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// changed schedules a reload once the file has been quiet for a moment.
+func (cf *configFaults) changed() {
+	cf.mu.Lock()
+	defer cf.mu.Unlock()
+	if cf.ctx.Err() != nil {
+		return
+	}
+	if cf.timer != nil {
+		cf.timer.Stop()
+	}
+	cf.timer = time.AfterFunc(configFaultsDebounce, cf.reload)
+}
+
+// reload re-reads the file and reconciles; a bad file keeps the faults as they are.
+func (cf *configFaults) reload() {
+	list, err := readConfigFaults(cf.file, cf.known, cf.limits)
+	cf.mu.Lock()
+	defer cf.mu.Unlock()
+	if cf.ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			// A ConfigMap swap removes the file for a moment; the next event re-reads it.
+			cf.log.Warn("config file gone; faults kept", "file", cf.file)
+			return
+		}
+		cf.log.Error("config file not reloaded: faults kept as they were", "err", err)
+		return
+	}
+	if problems := cf.reconcileLocked(list); len(problems) > 0 {
+		cf.log.Error("config file reloaded with problems", "err", &ConfigError{File: cf.file, Problems: problems})
+		return
+	}
+	cf.log.Info("config file reloaded", "file", cf.file, "faults", len(list))
+}
+
+// reconcileLocked makes the engine's config faults those of list: faults that
+// left the file are removed, new ones added, changed ones replaced; unchanged
+// entries keep their fault (and its TTL) as it is.
+func (cf *configFaults) reconcileLocked(list []configFault) fault.Errors {
+	type entry struct {
+		i   int
+		cf  configFault
+		sum string
+	}
+	want := map[string]entry{}
+	var order []string
+	for i, c := range list {
+		key, sum := c.identity()
+		for n := 2; ; n++ { // identical unnamed entries are distinct faults
+			if _, dup := want[key]; !dup {
+				break
+			}
+			k, _ := c.identity()
+			key = k + "#" + strconv.Itoa(n)
+		}
+		want[key] = entry{i, c, sum}
+		order = append(order, key)
+	}
+	gone := make([]string, 0)
+	for key, a := range cf.applied {
+		if w, ok := want[key]; !ok || w.sum != a.sum {
+			gone = append(gone, key)
+		}
+	}
+	sort.Strings(gone)
+	for _, key := range gone {
+		a := cf.applied[key]
+		if err := cf.eng.Remove(a.id); err != nil && !errors.Is(err, chaos.ErrFaultNotFound) {
+			cf.log.Warn("config: remove fault", "id", a.id, "err", err)
+		}
+		delete(cf.applied, key)
+		cf.log.Info("config: fault removed", "id", a.id)
+	}
+	var problems fault.Errors
+	for _, key := range order {
+		if _, ok := cf.applied[key]; ok {
+			continue // unchanged
+		}
+		w := want[key]
+		spec := w.cf.Spec
+		spec.Match.Commands = append([]string(nil), spec.Match.Commands...)
+		spec.Match.Categories = append([]string(nil), spec.Match.Categories...)
+		f, err := cf.eng.Add(spec, "config")
+		if err != nil {
+			field := fmt.Sprintf("faults[%d]", w.i)
+			var fe *fault.FieldError
+			var fes fault.Errors
+			switch {
+			case errors.As(err, &fes):
+				for _, e := range fes {
+					problems = append(problems, &fault.FieldError{Field: field + "." + e.Field, Reason: e.Reason})
+				}
+			case errors.As(err, &fe):
+				problems = append(problems, &fault.FieldError{Field: field + "." + fe.Field, Reason: fe.Reason})
+			default:
+				problems = append(problems, &fault.FieldError{Field: field, Reason: err.Error()})
+			}
+			continue
+		}
+		cf.applied[key] = appliedFault{id: f.ID, sum: w.sum}
+		cf.log.Info("config: fault added", "id", f.ID, "action", f.Spec.Action, "target", f.Spec.Target, "nodes", f.Nodes, "name", w.cf.Name)
+	}
+	return problems
+}
