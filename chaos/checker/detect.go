@@ -1,0 +1,806 @@
+package checker
+
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/redis-chaos/redis-chaos/proxy"
+)
+
+// evidence builds an evidence event with the checker's redaction settings.
+func (k *Checker) evidence(ev *proxy.Event, note string) EvidenceEvent {
+	return evidenceFrom(ev, k.cfg.RedactKeys, note)
+}
+
+func (k *Checker) onConnect(c *clientState, cn *connState, ev *proxy.Event) {
+	cn.rc.replicaAtOpen = k.nodes.isReplica(cn.node)
+	o := k.owner(cn)
+	setLatest(&o.rs.activity, cn.node, ev.Time)
+}
+
+func (k *Checker) onCommand(c *clientState, cn *connState, ev *proxy.Event) {
+	done := ev.Time.Add(ev.Latency)
+	f := flagsOf(ev)
+	c.commands++
+	cn.cmds++
+	failed := ev.Reply == '-' || ev.Reply == 0
+	if ev.Reply != 0 {
+		cn.replies++
+	}
+	if failed {
+		c.errors++
+	}
+	if ev.Slot >= 0 {
+		cn.dataCmds++
+		if !failed {
+			c.dataCommands++
+			if c.rs.dataOK == nil {
+				c.rs.dataOK = newCounter(k.th.CoverageWindow)
+			}
+			c.rs.dataOK.add(done, 1)
+		}
+	}
+	if ev.Time.After(c.lastSeen) {
+		c.lastSeen = ev.Time
+	}
+	setLatest(&k.owner(cn).rs.activity, cn.node, ev.Time)
+
+	k.ruleRedirects(c, cn, ev, done, f)
+	k.ruleTopology(c, ev, done, failed)
+	k.ruleWaitRetry(c, ev, done)
+	k.ruleUnsafeRetry(c, cn, ev, done, f)
+	k.ruleProbe(c, cn, ev, f)
+	k.ruleCommand(c, cn, ev, f)
+	k.rulePipeline(c, cn, ev)
+	k.ruleHandshake(c, cn, ev, done, f)
+	k.ruleSlow(c, cn, ev, done, f)
+	k.ruleRestartBurst(c, cn, ev)
+	k.ruleCoverageActivity(c, ev)
+
+	if cn.rc.held != nil {
+		cn.rc.held = nil // the held command (or one after it) was answered
+	}
+	cn.rc.prevAsking = ev.Command == "ASKING"
+	cn.rc.lastCmd = ev.Time
+}
+
+func (k *Checker) onHeld(c *clientState, cn *connState, ev *proxy.Event) {
+	f := flagsOf(ev)
+	setLatest(&k.owner(cn).rs.activity, cn.node, ev.Time)
+	if f&fBlocking == 0 && cn.rc.held == nil {
+		cn.rc.held = &heldCmd{at: ev.Time, ev: k.evidence(ev, "held: the node does not answer")}
+	}
+	if f&fNonIdem != 0 {
+		k.unknownOutcome(c, cn, ev, ev.Time, "held: outcome unknown to the client")
+	}
+	if cn.cmds < k.th.HandshakeCommands && f&fHandshake != 0 {
+		cn.rc.hs = &handshake{sent: ev.Time, ev: k.evidence(ev, "handshake command held")}
+	}
+	cn.rc.lastCmd = ev.Time
+}
+
+func (k *Checker) onClose(c *clientState, cn *connState, ev *proxy.Event) {
+	o := k.owner(cn)
+	switch {
+	case clientSide(ev.Reason):
+		k.ruleRestartClose(c, cn, ev)
+		k.ruleAbandoned(c, cn, ev)
+		if c.rs.coverage != nil {
+			c.rs.closesSince++
+		}
+	case cn.replies == 0:
+		k.ruleReconnect(o, cn, ev)
+	}
+	if proxySideFault(ev.Reason) {
+		if o.rs.lost == nil {
+			o.rs.lost = map[string]time.Time{}
+		}
+		o.rs.lost[cn.node] = ev.Time
+	}
+}
+
+// tickClient evaluates a client's time-based rules.
+func (k *Checker) tickClient(c *clientState, now time.Time) {
+	rs := &c.rs
+	for _, r := range rs.watch {
+		if r.ask || r.followed || r.reported || r.to == "" || now.Sub(r.at) < k.th.MovedFollow {
+			continue
+		}
+		if k.nodeDown(r.to, r.at) {
+			continue // the target could not be reached: not the client's fault
+		}
+		r.reported = true
+		k.occur(RuleMovedIgnored, c, r.at, r.ev)
+	}
+	k.tickCoverage(c, now)
+}
+
+// --- redirects: moved-ignored, stale-slot-map, ask-without-asking, ask-updates-map, write-to-replica
+
+func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, done time.Time, f cmdFlag) {
+	rs := &c.rs
+	asking := cn.rc.prevAsking || ev.Conn.Asking
+	// Is this command the follow-up of a redirect?
+	for _, r := range rs.watch {
+		if r.followed || cn.node != r.to || (ev.Hash != r.hash && (ev.Slot < 0 || ev.Slot != r.slot)) ||
+			ev.Time.Before(r.at.Add(-5*time.Millisecond)) {
+			continue
+		}
+		r.followed = true
+		if r.ask && !asking {
+			k.occur(RuleAskWithoutAsking, c, ev.Time, r.ev, k.evidence(ev, "sent to the ASK target without ASKING"))
+		}
+	}
+	// ASK taken as MOVED: later commands for the slot go to the target directly.
+	if len(rs.asks) > 0 && ev.Slot >= 0 {
+		if a := rs.asks[ev.Slot]; a != nil && a.followed && !a.reported && cn.node == a.to && ev.Hash != a.hash &&
+			!asking && ev.Time.After(a.at) && ev.Time.Sub(a.at) <= k.th.AskWindow {
+			a.reported = true
+			k.occur(RuleAskUpdatesMap, c, ev.Time, a.ev, k.evidence(ev, "a later command for the slot sent straight to the ASK target"))
+		}
+	}
+	if f&fWrite != 0 && ev.Reply == '-' && (cn.rc.replicaAtOpen || k.nodes.isReplica(cn.node) && ev.Conn.Readonly) {
+		if code := errCode(ev.Err); code == "MOVED" || code == "READONLY" {
+			k.occur(RuleWriteToReplica, c, ev.Time, k.evidence(ev, "write sent to a replica"))
+		}
+	} else if f&fWrite != 0 && ev.Reply == '-' && ev.Conn.Readonly && !k.nodes.fromSource && errCode(ev.Err) == "MOVED" {
+		// No role information: a write on a READONLY connection answered MOVED
+		// is a write to a replica.
+		k.occur(RuleWriteToReplica, c, ev.Time, k.evidence(ev, "write on a READONLY connection answered MOVED"))
+	}
+	if ev.Reply != '-' {
+		return
+	}
+	ask, slot, addr, ok := parseRedirect(ev.Err)
+	if !ok {
+		return
+	}
+	to := k.nodes.resolve(addr)
+	e := k.evidence(ev, "")
+	if ask {
+		e.Note = "ASK redirect"
+		if rs.asks == nil {
+			rs.asks = map[int]*redirect{}
+		}
+		evictOldest(rs.asks, k.lim.MaxSlots, func(r *redirect) time.Time { return r.at })
+		r := &redirect{ask: true, slot: slot, from: cn.node, to: to, hash: ev.Hash, at: done, ev: e}
+		rs.asks[slot] = r
+		k.watch(rs, r)
+		return
+	}
+	e.Note = "MOVED redirect"
+	if a := rs.asks[slot]; a != nil && a.to == to {
+		delete(rs.asks, slot) // the migration finished
+	}
+	if rs.moved == nil {
+		rs.moved = map[int]*redirect{}
+	}
+	r := rs.moved[slot]
+	if r == nil || r.from != cn.node || r.to != to {
+		evictOldest(rs.moved, k.lim.MaxSlots, func(r *redirect) time.Time { return r.at })
+		r = &redirect{slot: slot, from: cn.node, to: to, hash: ev.Hash, at: done, ev: e, count: 1, first: done,
+			evs: []EvidenceEvent{e}}
+		rs.moved[slot] = r
+		k.watch(rs, r)
+		return
+	}
+	// The same MOVED again.
+	if !r.followed {
+		if to != "" && !r.reported && !k.nodeDown(to, done) {
+			e.Note = "the same MOVED again, never followed"
+			r.reported = true
+			k.occur(RuleMovedIgnored, c, done, r.ev, e)
+		}
+	} else {
+		switch {
+		case rs.lastTopo.After(r.first) || done.Sub(r.first) > k.th.StaleWindow:
+			// The client re-read the topology since (the cluster, or a fault,
+			// still says the old owner), or this is a new episode.
+			r.count, r.first, r.evs = 1, done, append(r.evs[:0], e)
+		default:
+			r.count++
+			if len(r.evs) < 4 {
+				r.evs = append(r.evs, e)
+			}
+			if r.count >= k.th.StaleMoved {
+				e.Note = "MOVED again for a slot already redirected, without a topology refresh"
+				evs := append(append([]EvidenceEvent(nil), r.evs[:len(r.evs)-1]...), e)
+				k.occur(RuleStaleSlotMap, c, done, evs...)
+				r.count, r.first, r.evs = 0, done, r.evs[:0]
+			}
+		}
+	}
+	r.followed, r.reported, r.hash, r.at, r.ev = false, false, ev.Hash, done, e
+	k.watch(rs, r)
+}
+
+func (k *Checker) watch(rs *ruleState, r *redirect) {
+	if r.watched {
+		return
+	}
+	if len(rs.watch) >= k.lim.MaxSlots {
+		rs.watch[0].watched = false
+		copy(rs.watch, rs.watch[1:])
+		rs.watch = rs.watch[:len(rs.watch)-1]
+	}
+	r.watched = true
+	rs.watch = append(rs.watch, r)
+}
+
+// --- topology-refresh-storm
+
+func (k *Checker) ruleTopology(c *clientState, ev *proxy.Event, done time.Time, failed bool) {
+	rs := &c.rs
+	if !topologyRead(ev) {
+		if failed {
+			if rs.errs == nil {
+				rs.errs = newCounter(k.th.RefreshWindow)
+			}
+			rs.errs.add(ev.Time, 1)
+			rs.lastErr = k.evidence(ev, "error")
+		}
+		return
+	}
+	if !failed && done.After(rs.lastTopo) {
+		rs.lastTopo = done
+	}
+	if rs.coverage != nil {
+		rs.topoSince++
+	}
+	if rs.refreshes == nil {
+		rs.refreshes = newCounter(k.th.RefreshWindow)
+	}
+	rs.refreshes.add(ev.Time, 1)
+	n := rs.refreshes.count(ev.Time)
+	errs := 0
+	if rs.errs != nil {
+		errs = rs.errs.count(ev.Time)
+	}
+	limit := int(k.th.RefreshWindow / k.th.RefreshInterval)
+	var note string
+	switch {
+	case n > limit:
+		note = "topology reads above one per " + k.th.RefreshInterval.String()
+	case errs >= k.th.RefreshMinErrors && float64(n) >= k.th.RefreshErrorRatio*float64(errs):
+		note = "about one topology read per error"
+	default:
+		return
+	}
+	if !rs.refreshFlagged.IsZero() && ev.Time.Sub(rs.refreshFlagged) < k.th.RefreshWindow {
+		return
+	}
+	rs.refreshFlagged = ev.Time
+	e := k.evidence(ev, note)
+	if errs > 0 && rs.lastErr.Type != "" {
+		k.occur(RuleTopologyRefreshStorm, c, ev.Time, rs.lastErr, e)
+		return
+	}
+	k.occur(RuleTopologyRefreshStorm, c, ev.Time, e)
+}
+
+// --- reconnect-storm
+
+func (k *Checker) ruleReconnect(o *clientState, cn *connState, ev *proxy.Event) {
+	rs := &o.rs
+	if rs.attempts == nil {
+		rs.attempts = map[string]*ring[EvidenceEvent]{}
+		rs.reconnectFlagged = map[string]time.Time{}
+	}
+	a := rs.attempts[cn.node]
+	if a == nil {
+		if len(rs.attempts) >= 256 {
+			return
+		}
+		a = newRing[EvidenceEvent](64)
+		rs.attempts[cn.node] = a
+	}
+	e := k.evidence(ev, "connection closed before any reply")
+	a.push(e)
+	now := ev.Time
+	inWindow := 0
+	for i := 0; i < a.len(); i++ {
+		if now.Sub(a.last(i).Time) <= k.th.ReconnectWindow {
+			inWindow++
+		}
+	}
+	note := ""
+	if float64(inWindow) > k.th.ReconnectRate*k.th.ReconnectWindow.Seconds() {
+		note = "failed connection attempts above the rate limit"
+	} else if n := k.th.ReconnectFailures; a.len() > n {
+		// n failures in a row: n gaps, none growing, all short.
+		first := a.last(n - 1).Time.Sub(a.last(n).Time)
+		last := a.last(0).Time.Sub(a.last(1).Time)
+		flat := last <= first+first/10
+		short := true
+		for i := 0; i < n; i++ {
+			if a.last(i).Time.Sub(a.last(i+1).Time) >= k.th.ReconnectMinGap {
+				short = false
+			}
+		}
+		if flat && short {
+			note = "reconnect gaps do not grow"
+		}
+	}
+	if note == "" {
+		return
+	}
+	if t, ok := rs.reconnectFlagged[cn.node]; ok && now.Sub(t) < k.th.ReconnectWindow {
+		return
+	}
+	rs.reconnectFlagged[cn.node] = now
+	evs := []EvidenceEvent{a.last(min(a.len()-1, 3)), a.last(min(a.len()-1, 2)), a.last(min(a.len()-1, 1))}
+	e.Note = note
+	k.occur(RuleReconnectStorm, o, now, append(evs, e)...)
+}
+
+// --- no-backoff-retry
+
+func (k *Checker) ruleWaitRetry(c *clientState, ev *proxy.Event, done time.Time) {
+	rs := &c.rs
+	if len(rs.waitErrs) > 0 {
+		if w, ok := rs.waitErrs[ev.Hash]; ok && !ev.Time.Before(w.done.Add(-time.Millisecond)) {
+			delete(rs.waitErrs, ev.Hash)
+			if rs.resends == nil {
+				rs.resends, rs.immediate = newCounter(time.Second), newCounter(time.Second)
+			}
+			rs.resends.add(ev.Time, 1)
+			if ev.Time.Sub(w.done) < k.th.ImmediateResend {
+				rs.immediate.add(ev.Time, 1)
+				imm, all := rs.immediate.count(ev.Time), rs.resends.count(ev.Time)
+				if float64(imm) > k.th.ResendRate && float64(imm) >= k.th.ResendShare*float64(all) &&
+					(rs.resendFlagged.IsZero() || ev.Time.Sub(rs.resendFlagged) >= time.Second) {
+					rs.resendFlagged = ev.Time
+					k.occur(RuleNoBackoffRetry, c, ev.Time, w.ev,
+						k.evidence(ev, "resent "+ev.Time.Sub(w.done).Round(time.Microsecond).String()+" after the error"))
+				}
+			}
+		}
+	}
+	if ev.Reply == '-' && waitError(errCode(ev.Err)) {
+		if rs.waitErrs == nil {
+			rs.waitErrs = map[uint64]waitErr{}
+		}
+		evictOldest(rs.waitErrs, k.lim.MaxPending, func(w waitErr) time.Time { return w.done })
+		rs.waitErrs[ev.Hash] = waitErr{done: done, ev: k.evidence(ev, "")}
+	}
+}
+
+// --- unsafe-retry
+
+// unknownOutcome records a non-idempotent command whose outcome the client
+// cannot know, and flags it if it is itself a resend of one.
+func (k *Checker) unknownOutcome(c *clientState, cn *connState, ev *proxy.Event, at time.Time, note string) {
+	rs := &c.rs
+	k.checkResend(c, cn, ev)
+	if rs.pending == nil {
+		rs.pending = map[uint64]*pendingCmd{}
+	}
+	evictOldest(rs.pending, k.lim.MaxPending, func(p *pendingCmd) time.Time { return p.at })
+	rs.pending[ev.Hash] = &pendingCmd{conn: cn.id, sent: ev.Time, at: at, ev: k.evidence(ev, note)}
+}
+
+// checkResend flags ev if it repeats a command whose outcome was unknown.
+func (k *Checker) checkResend(c *clientState, cn *connState, ev *proxy.Event) bool {
+	rs := &c.rs
+	if p := rs.pending[ev.Hash]; p != nil && p.conn != cn.id && !ev.Time.Before(p.sent) &&
+		ev.Time.Sub(p.at) <= k.th.RetryWindow {
+		delete(rs.pending, ev.Hash)
+		k.occur(RuleUnsafeRetry, c, ev.Time, p.ev, k.evidence(ev, "the identical command sent again"))
+		return true
+	}
+	if a, ok := rs.abandoned[ev.Hash]; ok && a.conn != cn.id && ev.Time.After(a.sent) && ev.Time.Before(a.done) {
+		delete(rs.abandoned, ev.Hash)
+		k.occur(RuleUnsafeRetry, c, ev.Time, a.ev, k.evidence(ev, "the identical command sent again while the first was in flight"))
+		return true
+	}
+	return false
+}
+
+func (k *Checker) ruleUnsafeRetry(c *clientState, cn *connState, ev *proxy.Event, done time.Time, f cmdFlag) {
+	if f&fNonIdem == 0 {
+		return
+	}
+	rs := &c.rs
+	if ev.Reply == 0 {
+		at := done
+		if ev.Latency == 0 {
+			at = ev.Time
+		}
+		k.unknownOutcome(c, cn, ev, at, "no reply: "+trimNoReply(ev.Reason))
+		return
+	}
+	if p := rs.pending[ev.Hash]; p != nil && p.conn == cn.id {
+		delete(rs.pending, ev.Hash) // answered after all (a hang ended)
+	}
+	sc := sentCmd{conn: cn.id, hash: ev.Hash, sent: ev.Time, done: done, ev: k.evidence(ev, "")}
+	if !k.checkResend(c, cn, ev) {
+		// A resend while the first is still in flight is found when the
+		// first's connection closes (ruleAbandoned). Events arrive in reply
+		// order, so keep the latest send, not the latest event.
+		if rs.recent == nil {
+			rs.recent = map[uint64]sentCmd{}
+		}
+		if old, ok := rs.recent[ev.Hash]; !ok || !old.sent.After(ev.Time) {
+			evictOldest(rs.recent, k.lim.MaxPending, func(s sentCmd) time.Time { return s.done })
+			rs.recent[ev.Hash] = sc
+		}
+	}
+	cn.rc.lastNonIdem = &sc
+}
+
+// ruleAbandoned handles a client that closed a connection right after a
+// non-idempotent command whose reply came late: it gave up waiting. If it had
+// already sent the identical command elsewhere, that was an unsafe retry.
+func (k *Checker) ruleAbandoned(c *clientState, cn *connState, ev *proxy.Event) {
+	l := cn.rc.lastNonIdem
+	if l == nil || !cn.rc.lastCmd.Equal(l.sent) {
+		return
+	}
+	rs := &c.rs
+	first := l.ev
+	first.Note = "its reply came after the client had sent the command again; the client then closed the connection"
+	if r, ok := rs.recent[l.hash]; ok && r.conn != cn.id && r.sent.After(l.sent) && r.sent.Before(l.done) {
+		delete(rs.recent, l.hash)
+		k.occur(RuleUnsafeRetry, c, r.sent, first, r.ev)
+		return
+	}
+	if rs.abandoned == nil {
+		rs.abandoned = map[uint64]sentCmd{}
+	}
+	evictOldest(rs.abandoned, k.lim.MaxPending, func(s sentCmd) time.Time { return s.done })
+	a := *l
+	a.ev = first
+	rs.abandoned[l.hash] = a
+}
+
+func trimNoReply(reason string) string {
+	if hasPrefix(reason, "no reply: ") {
+		return reason[len("no reply: "):]
+	}
+	return reason
+}
+
+// --- health-check-fanout
+
+func (k *Checker) ruleProbe(c *clientState, cn *connState, ev *proxy.Event, f cmdFlag) {
+	if f&fProbe == 0 {
+		return
+	}
+	rs := &c.rs
+	if rs.probes == nil {
+		rs.probes = map[string]*counter{}
+	}
+	p := rs.probes[cn.node]
+	if p == nil {
+		if len(rs.probes) >= 256 {
+			return
+		}
+		p = newCounter(k.th.ProbeWindow)
+		rs.probes[cn.node] = p
+	}
+	p.add(ev.Time, 1)
+	need := int(math.Floor(k.th.ProbeRate * k.th.ProbeWindow.Seconds()))
+	if p.count(ev.Time) < need {
+		return
+	}
+	probed := 0
+	for _, q := range rs.probes {
+		if q.count(ev.Time) >= need {
+			probed++
+		}
+	}
+	want := max(k.th.FanoutMinNodes, int(math.Ceil(k.th.FanoutShare*float64(len(k.nodes.known)))))
+	if probed < want {
+		return
+	}
+	if !rs.fanoutFlagged.IsZero() && ev.Time.Sub(rs.fanoutFlagged) < k.th.ProbeWindow {
+		return
+	}
+	rs.fanoutFlagged = ev.Time
+	k.occur(RuleHealthCheckFanout, c, ev.Time, k.evidence(ev, itoa(probed)+" nodes probed at ≥ "+
+		ftoa(k.th.ProbeRate)+"/s"))
+}
+
+// --- crossslot, select-nonzero, dangerous-command
+
+func (k *Checker) ruleCommand(c *clientState, cn *connState, ev *proxy.Event, f cmdFlag) {
+	if f&fDangerous != 0 {
+		k.occur(RuleDangerousCommand, c, ev.Time, k.evidence(ev, "administrative command from a client"))
+	}
+	if ev.Reply != '-' || ev.Fault != "" {
+		return
+	}
+	switch {
+	case ev.Command == "SELECT":
+		k.occur(RuleSelectNonzero, c, ev.Time, k.evidence(ev, "SELECT refused: only database 0 exists in a cluster"))
+	case errCode(ev.Err) == "CROSSSLOT":
+		rs := &c.rs
+		if rs.crossslot == nil {
+			rs.crossslot = newCounter(k.th.CrossSlotWindow)
+		}
+		rs.crossslot.add(ev.Time, 1)
+		if rs.crossslot.count(ev.Time) >= k.th.CrossSlotCount {
+			k.occur(RuleCrossSlot, c, ev.Time, k.evidence(ev, "multi-key command across slots"))
+		}
+	}
+}
+
+// --- unbounded-pipeline
+
+func (k *Checker) rulePipeline(c *clientState, cn *connState, ev *proxy.Event) {
+	if cn.rc.pipelineReported || ev.Queued < k.th.ReplayBurst {
+		return
+	}
+	if ev.Queued > k.th.PipelineMax {
+		cn.rc.pipelineReported = true
+		k.occur(RuleUnboundedPipeline, c, ev.Time, k.evidence(ev, "more than "+itoa(k.th.PipelineMax)+" commands outstanding"))
+		return
+	}
+	o := k.owner(cn)
+	lost, ok := o.rs.lost[cn.node]
+	if !ok || ev.Time.Sub(cn.opened) > k.th.ReplayWindow || cn.opened.Sub(lost) > 30*time.Second || cn.opened.Before(lost) {
+		return
+	}
+	cn.rc.pipelineReported = true
+	k.occur(RuleUnboundedPipeline, c, ev.Time, k.evidence(ev, itoa(ev.Queued)+" commands queued right after a reconnect"))
+}
+
+// --- reply-desync-risk
+
+func (k *Checker) ruleHandshake(c *clientState, cn *connState, ev *proxy.Event, done time.Time, f cmdFlag) {
+	if f&fHandshake != 0 {
+		if cn.cmds <= k.th.HandshakeCommands {
+			hs := &handshake{sent: ev.Time, done: done, ev: k.evidence(ev, "")}
+			hs.authFailed = ev.Command == "AUTH" && ev.Reply == '-' && ev.Fault != ""
+			if ev.Reply == 0 {
+				hs.done = time.Time{}
+			}
+			if old := cn.rc.hs; old == nil || !old.done.After(done) || old.done.IsZero() {
+				cn.rc.hs = hs
+			}
+		}
+		return
+	}
+	hs := cn.rc.hs
+	if hs == nil || cn.rc.desyncReported {
+		return
+	}
+	switch {
+	// Queued > 0: the command reached the proxy while a reply was still
+	// outstanding, so the client did not wait for the handshake's reply.
+	case ev.Queued > 0 && (hs.done.IsZero() || ev.Time.Before(hs.done)) && ev.Time.Sub(hs.sent) >= k.th.DesyncGap:
+		cn.rc.desyncReported = true
+		first := hs.ev
+		first.Note = "handshake reply outstanding for " + ev.Time.Sub(hs.sent).Round(time.Millisecond).String()
+		k.occur(RuleReplyDesyncRisk, c, ev.Time, first, k.evidence(ev, "sent on the connection before the handshake reply arrived"))
+	case hs.authFailed:
+		cn.rc.desyncReported = true
+		first := hs.ev
+		first.Note = "AUTH failed"
+		k.occur(RuleReplyDesyncRisk, c, ev.Time, first, k.evidence(ev, "the client kept using the connection"))
+	default:
+		if !ev.Time.Before(hs.done) {
+			cn.rc.hs = nil // the handshake completed before the client went on
+		}
+	}
+}
+
+// --- no-command-timeout
+
+func (k *Checker) ruleSlow(c *clientState, cn *connState, ev *proxy.Event, done time.Time, f cmdFlag) {
+	// Queued == 0 and sent after the slow reply: the client waited for it
+	// (a client that timed out and pipelined on would have Queued > 0).
+	if s := cn.rc.slow; s != nil && !cn.rc.timeoutReported && ev.Queued == 0 && !ev.Time.Before(s.done) {
+		cn.rc.timeoutReported = true
+		k.occur(RuleNoCommandTimeout, c, ev.Time, s.ev, k.evidence(ev, "the client kept using the connection"))
+	}
+	if ev.Reply != 0 && f&fBlocking == 0 && ev.Latency >= k.th.CommandTimeout && !cn.rc.timeoutReported {
+		cn.rc.slow = &sentCmd{conn: cn.id, hash: ev.Hash, sent: ev.Time, done: done,
+			ev: k.evidence(ev, "the client waited "+ev.Latency.Round(time.Millisecond).String()+" for this reply")}
+	}
+}
+
+// checkHeld flags a connection waiting on a held command for too long.
+func (k *Checker) checkHeld(cn *connState, now time.Time) {
+	h := cn.rc.held
+	if h == nil || cn.rc.timeoutReported || now.Sub(h.at) < k.th.CommandTimeout {
+		return
+	}
+	o := k.owner(cn)
+	if last, ok := o.rs.activity[cn.node]; ok && last.After(h.at.Add(time.Millisecond)) {
+		return // the client moved on: it reconnected or sent something new to the node
+	}
+	cn.rc.timeoutReported = true
+	e := h.ev
+	e.Note = "outstanding for " + now.Sub(h.at).Round(time.Millisecond).String() + " with nothing new from the client to this node"
+	k.occur(RuleNoCommandTimeout, o, now, e)
+}
+
+// --- restart-on-single-fault
+
+func (k *Checker) ruleRestartClose(c *clientState, cn *connState, ev *proxy.Event) {
+	if cn.dataCmds == 0 {
+		return // a connection used only to set up (redis-py's startup pools): not app work
+	}
+	rs := &c.rs
+	if rs.closes == nil {
+		rs.closes = newRing[EvidenceEvent](128)
+	}
+	e := k.evidence(ev, "")
+	rs.closes.push(e)
+	if rs.restart != nil {
+		return
+	}
+	closed, nodes := 0, map[string]bool{}
+	for i := 0; i < rs.closes.len(); i++ {
+		x := rs.closes.last(i)
+		if ev.Time.Sub(x.Time) > k.th.RestartWindow {
+			break
+		}
+		closed++
+		nodes[x.Node] = true
+	}
+	open := len(c.conns) - 1 // this connection is still listed
+	total := closed + max(open, 0)
+	if closed < k.th.RestartMinConns || float64(closed) < k.th.RestartShare*float64(total) || len(nodes) < 2 {
+		return
+	}
+	faulted := k.faultedNodes(ev.Time)
+	if len(faulted) == 0 || len(faulted) > k.th.RestartMaxFaultNodes {
+		return
+	}
+	var evs []EvidenceEvent
+	for i := min(closed, 3) - 1; i >= 0; i-- {
+		x := rs.closes.last(i)
+		x.Note = itoa(closed) + " of " + itoa(total) + " connections closed by the client within " + k.th.RestartWindow.String() +
+			" while faults touch " + itoa(len(faulted)) + " node"
+		evs = append(evs, x)
+	}
+	rs.restart = &restartCand{at: ev.Time, evs: evs}
+}
+
+func (k *Checker) ruleRestartBurst(c *clientState, cn *connState, ev *proxy.Event) {
+	r := c.rs.restart
+	if r == nil || !cn.opened.After(r.at) || ev.Time.Sub(r.at) > k.th.RestartHandshake {
+		return
+	}
+	if !topologyRead(ev) && ev.Command != "HELLO" && !(ev.Command == "CLIENT" && ev.Sub == "SETINFO") {
+		return
+	}
+	c.rs.restart = nil
+	k.occur(RuleRestartOnSingleFault, c, ev.Time, append(r.evs, k.evidence(ev, "fresh handshake after the mass close"))...)
+}
+
+// --- full-coverage-required
+
+// uncoveredState tracks whether some slots have no serving node while
+// others are served.
+type uncoveredState struct {
+	active       bool
+	since        time.Time
+	lastNotServe time.Time // last "CLUSTERDOWN Hash slot not served"
+	why          string
+}
+
+func (u *uncoveredState) update(k *Checker, now time.Time) {
+	why := k.partialOutage(now)
+	if why == "" && !u.lastNotServe.IsZero() && now.Sub(u.lastNotServe) < 2*time.Second {
+		why = "CLUSTERDOWN Hash slot not served"
+	}
+	if why == "" {
+		u.active = false
+		return
+	}
+	if u.active {
+		return
+	}
+	u.active, u.since, u.why = true, now, why
+	for _, c := range k.clients {
+		if c.rs.dataOK == nil || k.disabled[RuleFullCoverage] {
+			continue
+		}
+		c.rs.coverage = &coverageCand{at: now, before: c.rs.dataOK.count(now),
+			ev: EvidenceEvent{Time: now, Type: "fault", Slot: -1, Note: "slots uncovered: " + why}}
+		c.rs.topoSince, c.rs.closesSince = 0, 0
+	}
+}
+
+// partialOutage reports a shard whose every node is down or hung while
+// another shard still has a live node, from the fault source and roles.
+func (k *Checker) partialOutage(now time.Time) string {
+	if k.cfg.Faults == nil || k.cfg.Nodes == nil {
+		return ""
+	}
+	down := map[string]bool{}
+	for _, w := range k.cfg.Faults.Active(now) {
+		switch w.Action {
+		case "down", "hang", "kill", "stop", "pause":
+			for _, n := range w.Nodes {
+				down[n] = true
+			}
+		}
+	}
+	if len(down) == 0 {
+		return ""
+	}
+	nodes := k.cfg.Nodes.Nodes()
+	shardUp := map[string]bool{} // master id → some node of the shard is up
+	addrOf := map[string]string{}
+	for _, n := range nodes {
+		if n.Role == "master" {
+			addrOf[n.ID] = n.Addr
+			if _, ok := shardUp[n.ID]; !ok {
+				shardUp[n.ID] = false
+			}
+		}
+	}
+	for _, n := range nodes {
+		id := n.ID
+		if n.Role != "master" {
+			id = n.MasterID
+		}
+		if _, ok := shardUp[id]; ok && !down[n.Addr] {
+			shardUp[id] = true
+		}
+	}
+	var lost string
+	alive := false
+	for id, up := range shardUp {
+		if up {
+			alive = true
+		} else {
+			lost = addrOf[id]
+		}
+	}
+	if lost == "" || !alive {
+		return ""
+	}
+	return "every node of the shard of " + lost + " is down"
+}
+
+func (k *Checker) ruleCoverageActivity(c *clientState, ev *proxy.Event) {
+	if ev.Reply == '-' && hasPrefix(ev.Err, "CLUSTERDOWN Hash slot not served") && ev.Time.After(k.uncovered.lastNotServe) {
+		k.uncovered.lastNotServe = ev.Time
+	}
+}
+
+func (k *Checker) tickCoverage(c *clientState, now time.Time) {
+	cand := c.rs.coverage
+	if cand == nil || now.Sub(cand.at) < k.th.CoverageWindow {
+		return
+	}
+	c.rs.coverage = nil
+	after := 0
+	if c.rs.dataOK != nil {
+		after = c.rs.dataOK.count(now)
+	}
+	if cand.before < k.th.CoverageMinCommands || after > 0 || (c.rs.topoSince == 0 && c.rs.closesSince == 0) {
+		return
+	}
+	note := "no data command for " + k.th.CoverageWindow.String() + " (" + itoa(cand.before) + " in the window before)"
+	switch {
+	case c.rs.topoSince > 0:
+		note += "; " + itoa(c.rs.topoSince) + " topology reads instead"
+	default:
+		note += "; " + itoa(c.rs.closesSince) + " connections closed by the client"
+	}
+	e := EvidenceEvent{Time: now, Type: "client", Slot: -1, Note: note}
+	k.occur(RuleFullCoverage, c, cand.at, cand.ev, e)
+}
+
+func setLatest(m *map[string]time.Time, key string, t time.Time) {
+	if *m == nil {
+		*m = map[string]time.Time{}
+	}
+	if old, ok := (*m)[key]; !ok || t.After(old) {
+		if !ok && len(*m) >= 256 {
+			return
+		}
+		(*m)[key] = t
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

@@ -1,0 +1,181 @@
+package checker
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// Router is where Routes registers the checker's API (the control API's
+// Handle, or an *http.ServeMux).
+type Router interface {
+	Handle(pattern string, handler http.Handler)
+}
+
+// Routes registers the checker's part of the control API:
+//
+//	GET    /v1/findings   ?severity=high,medium  ?min_severity=medium  ?rule=…  ?client=…
+//	DELETE /v1/findings
+//	GET    /v1/clients
+//	GET    /v1/rules
+func (k *Checker) Routes(r Router) {
+	r.Handle("GET /v1/findings", http.HandlerFunc(k.serveFindings))
+	r.Handle("DELETE /v1/findings", http.HandlerFunc(k.deleteFindings))
+	r.Handle("GET /v1/clients", http.HandlerFunc(k.serveClients))
+	r.Handle("GET /v1/rules", http.HandlerFunc(serveRules))
+}
+
+// Handler returns an http.Handler serving Routes on its own mux.
+func (k *Checker) Handler() http.Handler {
+	mux := http.NewServeMux()
+	k.Routes(mux)
+	return mux
+}
+
+// FindingsBody is the body of GET /v1/findings.
+type FindingsBody struct {
+	Findings []Finding `json:"findings"`
+	Stats    Stats     `json:"stats"`
+}
+
+// ClientsBody is the body of GET /v1/clients.
+type ClientsBody struct {
+	Clients []ClientInfo `json:"clients"`
+}
+
+// Filter selects findings; the zero value selects all.
+type Filter struct {
+	Severities  []Severity // any of these
+	MinSeverity Severity   // at least this
+	Rules       []string   // any of these rule ids
+	Client      string     // substring of the client's address, lib-name or name
+}
+
+// Match reports whether f selects the finding.
+func (f Filter) Match(x *Finding) bool {
+	if len(f.Severities) > 0 && !contains(f.Severities, x.Severity) {
+		return false
+	}
+	if f.MinSeverity != "" && !x.Severity.AtLeast(f.MinSeverity) {
+		return false
+	}
+	if len(f.Rules) > 0 && !contains(f.Rules, x.Rule) {
+		return false
+	}
+	if f.Client != "" && !strings.Contains(x.Client.Addr, f.Client) && !strings.Contains(x.Client.LibName, f.Client) &&
+		!strings.Contains(x.Client.Name, f.Client) {
+		return false
+	}
+	return true
+}
+
+func contains[T comparable](xs []T, x T) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseFilter reads a Filter from query parameters. The error names the
+// parameter at fault.
+func ParseFilter(q map[string][]string) (Filter, *FieldError) {
+	var f Filter
+	for _, v := range splitList(q["severity"]) {
+		s, err := ParseSeverity(v)
+		if err != nil {
+			return f, &FieldError{Field: "severity", Reason: err.Error()}
+		}
+		f.Severities = append(f.Severities, s)
+	}
+	if v := first(q["min_severity"]); v != "" {
+		s, err := ParseSeverity(v)
+		if err != nil {
+			return f, &FieldError{Field: "min_severity", Reason: err.Error()}
+		}
+		f.MinSeverity = s
+	}
+	for _, v := range splitList(q["rule"]) {
+		if _, ok := RuleByID(v); !ok {
+			return f, &FieldError{Field: "rule", Reason: "unknown rule " + v}
+		}
+		f.Rules = append(f.Rules, v)
+	}
+	f.Client = first(q["client"])
+	return f, nil
+}
+
+// FieldError is a bad request parameter.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return "checker: " + e.Field + ": " + e.Reason }
+
+func splitList(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return strings.TrimSpace(vs[0])
+}
+
+func (k *Checker) serveFindings(w http.ResponseWriter, r *http.Request) {
+	f, ferr := ParseFilter(r.URL.Query())
+	if ferr != nil {
+		writeError(w, http.StatusBadRequest, ferr.Field, ferr.Reason)
+		return
+	}
+	all := k.Findings()
+	body := FindingsBody{Findings: make([]Finding, 0, len(all)), Stats: k.Stats()}
+	for i := range all {
+		if f.Match(&all[i]) {
+			body.Findings = append(body.Findings, all[i])
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (k *Checker) deleteFindings(w http.ResponseWriter, r *http.Request) {
+	k.Reset()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (k *Checker) serveClients(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, ClientsBody{Clients: k.Clients()})
+}
+
+func serveRules(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]Rule{"rules": Rules()})
+}
+
+// writeJSON and writeError produce the same bodies as the control API
+// (package api), which imports this package and so cannot be imported here.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, field, reason string) {
+	writeJSON(w, code, struct {
+		Error  string `json:"error"`
+		Field  string `json:"field,omitempty"`
+		Reason string `json:"reason"`
+	}{http.StatusText(code), field, reason})
+}

@@ -1,0 +1,510 @@
+package checker
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// Synthetic event streams for the rule logic: each case shows the behaviour
+// and, where it matters, what a correct client does instead.
+
+func TestMovedIgnored(t *testing.T) {
+	t.Run("not followed", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "", "", "")
+		slot := slotOf("foo")
+		c.do(cmdSpec{name: "GET", key: "foo", reply: '-', err: moved(slot, 7002)})
+		s.advance(time.Second)
+		s.want(RuleMovedIgnored, 0)
+		s.advance(1500 * time.Millisecond)
+		f := s.want(RuleMovedIgnored, 1)
+		if f.Severity != High || !strings.Contains(f.Evidence[0].Reply, "MOVED") {
+			t.Fatalf("finding %+v", f)
+		}
+		if len(f.Remedies) != len(Libraries) || f.Remedy == "" {
+			t.Fatalf("unidentified client: want every library's remedy, got %v", f.Remedies)
+		}
+	})
+	t.Run("same MOVED again", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "go-redis(app,go1.26)", "9.23.0", "")
+		slot := slotOf("foo")
+		c.do(cmdSpec{name: "GET", key: "foo", reply: '-', err: moved(slot, 7002)})
+		s.advance(100 * time.Millisecond)
+		c.do(cmdSpec{name: "GET", key: "foo", reply: '-', err: moved(slot, 7002)})
+		f := s.want(RuleMovedIgnored, 1)
+		if f.Remedies != nil || !strings.Contains(f.Remedy, "NewClusterClient") {
+			t.Fatalf("go-redis client: want the go-redis remedy only, got %q %v", f.Remedy, f.Remedies)
+		}
+	})
+	t.Run("followed", func(t *testing.T) {
+		s := newSim(t, nil)
+		a, b := s.conn(0, "x", "1", ""), s.conn(1, "x", "1", "")
+		slot := slotOf("foo")
+		a.do(cmdSpec{name: "GET", key: "foo", reply: '-', err: moved(slot, 7002)})
+		s.advance(time.Millisecond)
+		b.ok("GET", "foo")
+		s.advance(5 * time.Second)
+		s.only()
+	})
+	t.Run("target down", func(t *testing.T) {
+		s := newSim(t, nil)
+		s.fault = []FaultWindow{{ID: "f1", Action: "down", Nodes: []string{s.nodes[1].Addr}, Start: s.now}}
+		c := s.conn(0, "", "", "")
+		c.do(cmdSpec{name: "GET", key: "foo", reply: '-', err: moved(slotOf("foo"), 7002)})
+		s.advance(5 * time.Second)
+		s.only()
+	})
+}
+
+func TestStaleSlotMap(t *testing.T) {
+	run := func(t *testing.T, refresh bool) *sim {
+		s := newSim(t, nil)
+		a, b := s.conn(0, "lettuce", "6.1", ""), s.conn(1, "lettuce", "6.1", "")
+		for i := 0; i < 3; i++ {
+			key := "k" + itoa(i) + "{x}"
+			a.do(cmdSpec{name: "GET", key: key, reply: '-', err: moved(slotOf(key), 7002)})
+			s.advance(time.Millisecond)
+			b.ok("GET", key)
+			if refresh {
+				b.ok("CLUSTER", "")
+			}
+			s.advance(time.Second)
+		}
+		return s
+	}
+	t.Run("no refresh", func(t *testing.T) {
+		s := run(t, false)
+		f := s.want(RuleStaleSlotMap, 1)
+		if !strings.Contains(f.Remedy, "enableAllAdaptiveRefreshTriggers") {
+			t.Fatalf("Lettuce remedy: %q", f.Remedy)
+		}
+		s.only(RuleStaleSlotMap)
+	})
+	t.Run("refreshes", func(t *testing.T) {
+		s := newSim(t, nil)
+		a, b := s.conn(0, "go-redis", "9", ""), s.conn(1, "go-redis", "9", "")
+		for i := 0; i < 4; i++ {
+			key := "k" + itoa(i) + "{x}"
+			a.do(cmdSpec{name: "GET", key: key, reply: '-', err: moved(slotOf(key), 7002)})
+			b.ok("GET", key)
+			b.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+			s.advance(time.Second)
+		}
+		s.only()
+	})
+}
+
+func TestAsk(t *testing.T) {
+	t.Run("without ASKING", func(t *testing.T) {
+		s := newSim(t, nil)
+		a, b := s.conn(0, "", "", ""), s.conn(1, "", "", "")
+		slot := slotOf("foo")
+		a.do(cmdSpec{name: "GET", key: "foo", reply: '-', err: ask(slot, 7002)})
+		b.do(cmdSpec{name: "GET", key: "foo", reply: '-', err: moved(slot, 7001)})
+		s.want(RuleAskWithoutAsking, 1)
+	})
+	t.Run("with ASKING, then map updated", func(t *testing.T) {
+		s := newSim(t, nil)
+		a, b := s.conn(0, "jedis", "2.9", ""), s.conn(1, "jedis", "2.9", "")
+		slot := slotOf("{t}a")
+		a.do(cmdSpec{name: "GET", key: "{t}a", reply: '-', err: ask(slot, 7002)})
+		b.ok("ASKING", "")
+		b.ok("GET", "{t}a")
+		s.want(RuleAskWithoutAsking, 0)
+		s.advance(100 * time.Millisecond)
+		b.do(cmdSpec{name: "GET", key: "{t}b", reply: '-', err: moved(slot, 7001)})
+		f := s.want(RuleAskUpdatesMap, 1)
+		if !strings.Contains(f.Remedy, "jedis #716") {
+			t.Fatalf("remedy %q", f.Remedy)
+		}
+	})
+	t.Run("correct", func(t *testing.T) {
+		s := newSim(t, nil)
+		a, b := s.conn(0, "go-redis", "9", ""), s.conn(1, "go-redis", "9", "")
+		slot := slotOf("{t}a")
+		a.do(cmdSpec{name: "GET", key: "{t}a", reply: '-', err: ask(slot, 7002)})
+		b.ok("ASKING", "")
+		b.ok("GET", "{t}a")
+		a.ok("GET", "{t}b") // the slot still belongs to the source
+		s.advance(5 * time.Second)
+		s.only()
+	})
+}
+
+func TestTopologyRefreshStorm(t *testing.T) {
+	t.Run("rate", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "redis-py", "5.0", "")
+		for i := 0; i < 8; i++ {
+			c.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+			s.advance(time.Second)
+		}
+		f := s.want(RuleTopologyRefreshStorm, 1)
+		if !strings.Contains(f.Remedy, "redis-py #4074") {
+			t.Fatalf("remedy %q", f.Remedy)
+		}
+	})
+	t.Run("one per error", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "", "", "")
+		for i := 0; i < 5; i++ {
+			c.do(cmdSpec{name: "GET", key: "k", reply: '-', err: "CLUSTERDOWN The cluster is down"})
+			s.advance(300 * time.Millisecond)
+			c.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+		}
+		s.want(RuleTopologyRefreshStorm, 1)
+	})
+	t.Run("periodic", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "", "", "")
+		for i := 0; i < 20; i++ {
+			c.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+			c.ok("GET", "k")
+			s.advance(5 * time.Second)
+		}
+		s.only()
+	})
+}
+
+func TestReconnectStorm(t *testing.T) {
+	t.Run("tight loop", func(t *testing.T) {
+		s := newSim(t, nil)
+		for i := 0; i < 40; i++ {
+			c := s.conn(3, "", "", "")
+			c.close("upstream unreachable: connection refused")
+			s.advance(50 * time.Millisecond)
+		}
+		f := s.want(RuleReconnectStorm, 1)
+		if f.Nodes[0] != s.nodes[3].Addr {
+			t.Fatalf("nodes %v", f.Nodes)
+		}
+	})
+	t.Run("constant gaps", func(t *testing.T) {
+		s := newSim(t, nil)
+		for i := 0; i < 7; i++ {
+			c := s.conn(3, "", "", "")
+			c.close("fault: down")
+			s.advance(300 * time.Millisecond)
+		}
+		s.want(RuleReconnectStorm, 1)
+	})
+	t.Run("exponential backoff", func(t *testing.T) {
+		s := newSim(t, nil)
+		gap := 50 * time.Millisecond
+		for i := 0; i < 10; i++ {
+			c := s.conn(3, "", "", "")
+			c.close("upstream unreachable: connection refused")
+			s.advance(gap)
+			gap *= 2
+		}
+		s.only()
+	})
+}
+
+func TestNoBackoffRetry(t *testing.T) {
+	t.Run("immediate", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "", "", "")
+		for i := 0; i < 30; i++ {
+			c.do(cmdSpec{name: "SET", key: "k", reply: '-', err: "TRYAGAIN Multiple keys request during rehashing of slot", lat: time.Millisecond})
+			s.advance(2 * time.Millisecond)
+		}
+		s.want(RuleNoBackoffRetry, 1)
+	})
+	t.Run("backoff", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "", "", "")
+		for i := 0; i < 30; i++ {
+			c.do(cmdSpec{name: "SET", key: "k", reply: '-', err: "CLUSTERDOWN The cluster is down", lat: time.Millisecond})
+			s.advance(time.Millisecond + 15*time.Millisecond)
+		}
+		s.only(RuleTopologyRefreshStorm)
+	})
+}
+
+func TestNoCommandTimeout(t *testing.T) {
+	t.Run("held", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "ioredis", "5", "")
+		c.held("GET", "k")
+		s.advance(9 * time.Second)
+		s.want(RuleNoCommandTimeout, 0)
+		s.advance(2 * time.Second)
+		f := s.want(RuleNoCommandTimeout, 1)
+		if !strings.Contains(f.Remedy, "commandTimeout") {
+			t.Fatalf("remedy %q", f.Remedy)
+		}
+	})
+	t.Run("client moves on", func(t *testing.T) {
+		s := newSim(t, nil)
+		for i := 0; i < 5; i++ {
+			c := s.conn(0, "", "", "")
+			c.held("GET", "k")
+			s.advance(3 * time.Second)
+		}
+		// the latest connection is held, but it is younger than the limit
+		s.only()
+	})
+	t.Run("slow reply then reuse", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "", "", "")
+		c.do(cmdSpec{name: "GET", key: "k", reply: '$', lat: 12 * time.Second})
+		s.advance(12*time.Second + time.Millisecond)
+		c.ok("GET", "k")
+		s.want(RuleNoCommandTimeout, 1)
+	})
+	t.Run("blocking command", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "", "", "")
+		c.do(cmdSpec{name: "BLPOP", key: "q", reply: '*', lat: 30 * time.Second})
+		s.advance(30*time.Second + time.Millisecond)
+		c.ok("GET", "k")
+		s.only()
+	})
+}
+
+func TestUnsafeRetry(t *testing.T) {
+	t.Run("after reset", func(t *testing.T) {
+		s := newSim(t, nil)
+		a := s.conn(0, "go-redis", "9", "")
+		a.do(cmdSpec{name: "INCR", key: "counter", reason: "no reply: fault: reset"})
+		a.close("fault: reset")
+		s.advance(20 * time.Millisecond)
+		b := s.conn(0, "go-redis", "9", "")
+		b.do(cmdSpec{name: "INCR", key: "counter", reply: ':'})
+		f := s.want(RuleUnsafeRetry, 1)
+		if len(f.Evidence) != 2 || f.Evidence[0].Reply != "none" {
+			t.Fatalf("evidence %+v", f.Evidence)
+		}
+	})
+	t.Run("after hold", func(t *testing.T) {
+		s := newSim(t, nil)
+		a := s.conn(0, "", "", "")
+		a.held("LPUSH", "q")
+		s.advance(time.Second)
+		b := s.conn(0, "", "", "")
+		b.held("LPUSH", "q")
+		s.want(RuleUnsafeRetry, 1)
+	})
+	t.Run("gave up on a late reply", func(t *testing.T) {
+		s := newSim(t, nil)
+		a, b := s.conn(0, "", "", ""), s.conn(0, "", "", "")
+		start := s.now
+		s.advance(time.Second) // the client times out after 1s and resends on b
+		b.do(cmdSpec{name: "XADD", key: "s", reply: '$', lat: 2 * time.Second})
+		s.now = start
+		a.do(cmdSpec{name: "XADD", key: "s", reply: '$', lat: 2 * time.Second})
+		s.advance(2 * time.Second)
+		a.close("client closed")
+		s.want(RuleUnsafeRetry, 1)
+	})
+	t.Run("safe errors and idempotent commands", func(t *testing.T) {
+		s := newSim(t, nil)
+		a := s.conn(0, "", "", "")
+		a.do(cmdSpec{name: "INCR", key: "c", reply: '-', err: "CLUSTERDOWN The cluster is down"})
+		s.advance(50 * time.Millisecond)
+		a.do(cmdSpec{name: "INCR", key: "c", reply: ':'})
+		a.do(cmdSpec{name: "SET", key: "k", reason: "no reply: node down"})
+		a.close("node down")
+		b := s.conn(0, "", "", "")
+		b.ok("SET", "k")
+		b.do(cmdSpec{name: "INCR", key: "c", reply: ':'}) // a second increment, not a retry
+		s.only()
+	})
+}
+
+func TestHealthCheckFanout(t *testing.T) {
+	s := newSim(t, nil)
+	var conns []*simConn
+	for i := range s.nodes {
+		conns = append(conns, s.conn(i, "lettuce", "6", "health"))
+	}
+	for r := 0; r < 6; r++ {
+		for _, c := range conns {
+			c.do(cmdSpec{name: "CLUSTER", sub: "INFO", reply: '$'})
+		}
+		s.advance(time.Second)
+	}
+	s.want(RuleHealthCheckFanout, 1)
+
+	s2 := newSim(t, nil)
+	c := s2.conn(0, "", "", "")
+	for r := 0; r < 20; r++ {
+		c.ok("PING", "")
+		s2.advance(500 * time.Millisecond)
+	}
+	s2.only()
+}
+
+func TestRestartOnSingleFault(t *testing.T) {
+	run := func(t *testing.T, faulted int) *sim {
+		s := newSim(t, nil)
+		var conns []*simConn
+		for i := 0; i < 6; i++ {
+			c := s.conn(i, "jedis", "5", "app")
+			c.ok("SET", "k"+itoa(i))
+			conns = append(conns, c)
+		}
+		var nodes []string
+		for i := 0; i < faulted; i++ {
+			nodes = append(nodes, s.nodes[3+i].Addr)
+		}
+		s.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: nodes, Start: s.now}}
+		s.advance(time.Second)
+		for _, c := range conns {
+			c.close("client closed")
+			s.advance(10 * time.Millisecond)
+		}
+		s.advance(2 * time.Second)
+		c := s.conn(0, "jedis", "5", "app")
+		c.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+		return s
+	}
+	s := run(t, 1)
+	s.want(RuleRestartOnSingleFault, 1)
+	s = run(t, 3) // a large outage: restarting is not the client's bug
+	s.only()
+}
+
+func TestFullCoverageRequired(t *testing.T) {
+	run := func(t *testing.T, keepServing bool) *sim {
+		s := newSim(t, nil)
+		a, b := s.conn(0, "redis-py", "5", ""), s.conn(1, "redis-py", "5", "")
+		for i := 0; i < 20; i++ {
+			a.ok("GET", "a"+itoa(i))
+			b.ok("GET", "b"+itoa(i))
+			s.advance(100 * time.Millisecond)
+		}
+		// Shard 0 (node 0 and its replica 3) goes down.
+		s.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s.nodes[0].Addr, s.nodes[3].Addr}, Start: s.now}}
+		a.close("node down")
+		s.tick()
+		for i := 0; i < 60; i++ {
+			if keepServing {
+				b.ok("GET", "b"+itoa(i))
+			} else {
+				b.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+			}
+			s.advance(100 * time.Millisecond)
+		}
+		s.tick()
+		return s
+	}
+	f := run(t, false).want(RuleFullCoverage, 1)
+	if !strings.Contains(f.Remedy, "require_full_coverage=False") {
+		t.Fatalf("remedy %q", f.Remedy)
+	}
+	run(t, true).only()
+}
+
+func TestUnboundedPipeline(t *testing.T) {
+	s := newSim(t, nil)
+	c := s.conn(0, "", "", "")
+	c.do(cmdSpec{name: "GET", key: "k", reply: '$', queued: 1500})
+	c.do(cmdSpec{name: "GET", key: "k", reply: '$', queued: 1501})
+	f := s.want(RuleUnboundedPipeline, 1)
+	if f.Count != 1 {
+		t.Fatalf("count %d", f.Count)
+	}
+	// Replay after a reconnect.
+	s = newSim(t, nil)
+	a := s.conn(0, "ioredis", "5", "")
+	a.ok("GET", "k")
+	a.close("fault: reset")
+	s.advance(100 * time.Millisecond)
+	b := s.conn(0, "ioredis", "5", "")
+	b.do(cmdSpec{name: "SET", key: "k", reply: '+', queued: 300})
+	s.want(RuleUnboundedPipeline, 1)
+	// A sane pipeline.
+	s = newSim(t, nil)
+	c = s.conn(0, "", "", "")
+	for i := 0; i < 16; i++ {
+		c.do(cmdSpec{name: "GET", key: "k", reply: '$', queued: i})
+	}
+	s.only()
+}
+
+func TestWriteToReplica(t *testing.T) {
+	s := newSim(t, nil)
+	s.tick() // roles from the node source
+	c := s.conn(4, "", "", "")
+	c.do(cmdSpec{name: "SET", key: "k", reply: '-', err: moved(slotOf("k"), 7001)})
+	s.want(RuleWriteToReplica, 1)
+	// Reads on a replica are fine.
+	s = newSim(t, nil)
+	s.tick()
+	c = s.conn(4, "", "", "")
+	c.ok("READONLY", "")
+	c.ok("GET", "k")
+	s.only()
+}
+
+func TestCommandRules(t *testing.T) {
+	s := newSim(t, nil)
+	c := s.conn(0, "go-redis", "9", "")
+	c.do(cmdSpec{name: "SELECT", reply: '-', err: "ERR SELECT is not allowed in cluster mode"})
+	c.do(cmdSpec{name: "SELECT", reply: '+'}) // SELECT 0
+	c.ok("KEYS", "")
+	c.do(cmdSpec{name: "CONFIG", sub: "SET", reply: '+'})
+	c.do(cmdSpec{name: "CONFIG", sub: "GET", reply: '*'})
+	for i := 0; i < 2; i++ {
+		c.do(cmdSpec{name: "MGET", key: "a", reply: '-', err: "CROSSSLOT Keys in request don't hash to the same slot"})
+	}
+	s.want(RuleCrossSlot, 0)
+	c.do(cmdSpec{name: "MGET", key: "a", reply: '-', err: "CROSSSLOT Keys in request don't hash to the same slot"})
+	s.want(RuleCrossSlot, 1)
+	if f := s.want(RuleSelectNonzero, 1); f.Count != 1 {
+		t.Fatalf("select count %d", f.Count)
+	}
+	if f := s.want(RuleDangerousCommand, 1); f.Count != 2 {
+		t.Fatalf("dangerous count %d", f.Count)
+	}
+}
+
+func TestReplyDesyncRisk(t *testing.T) {
+	t.Run("timed out handshake reused", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "", "", "")
+		// PING held for 1s; the client gave up and sent GET, which the proxy
+		// read while the PING's reply was outstanding (queued 1).
+		c.do(cmdSpec{name: "PING", reply: '+', lat: time.Second + time.Millisecond})
+		s.advance(time.Second)
+		c.do(cmdSpec{name: "GET", key: "k", reply: '$', queued: 1})
+		s.want(RuleReplyDesyncRisk, 1)
+	})
+	t.Run("failed AUTH reused", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "lettuce", "5.3", "")
+		c.do(cmdSpec{name: "AUTH", reply: '-', err: "WRONGPASS", fault: "f1"})
+		s.advance(time.Millisecond)
+		c.ok("GET", "k")
+		f := s.want(RuleReplyDesyncRisk, 1)
+		if !strings.Contains(f.Remedy, "cancelCommandsOnReconnectFailure") {
+			t.Fatalf("remedy %q", f.Remedy)
+		}
+	})
+	t.Run("slow handshake waited for", func(t *testing.T) {
+		s := newSim(t, nil)
+		c := s.conn(0, "go-redis", "9", "")
+		c.do(cmdSpec{name: "HELLO", reply: '%', lat: 2 * time.Second})
+		s.advance(2*time.Second + time.Millisecond)
+		c.do(cmdSpec{name: "GET", key: "k", reply: '$'})
+		s.only()
+	})
+}
+
+func TestSeverityOverrideAndDisable(t *testing.T) {
+	s := newSim(t, func(c *Config) {
+		c.Severities = map[string]Severity{RuleDangerousCommand: High}
+		c.Disabled = []string{RuleSelectNonzero}
+	})
+	c := s.conn(0, "", "", "")
+	c.ok("FLUSHALL", "")
+	c.do(cmdSpec{name: "SELECT", reply: '-', err: "ERR SELECT is not allowed in cluster mode"})
+	if f := s.want(RuleDangerousCommand, 1); f.Severity != High {
+		t.Fatalf("severity %s", f.Severity)
+	}
+	s.want(RuleSelectNonzero, 0)
+}
