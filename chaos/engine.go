@@ -333,6 +333,10 @@ func (e *Engine) step() {
 	if e.vc != nil && e.vc.advance(now, e.rnd) {
 		changed = true
 	}
+	// cluster_state also turns with time alone (majority lost after node-timeout).
+	if e.vc != nil && e.vc.clusterFail(now) != e.snap.Load().fail {
+		changed = true
+	}
 	if changed {
 		e.publishLocked(now)
 	}
@@ -497,7 +501,7 @@ func (e *Engine) publishLocked(now time.Time) {
 			active = append(active, f)
 		}
 	}
-	e.snap.Store(buildSnapshot(e.vc, active, e.cfg.Settings, e.seed))
+	e.snap.Store(buildSnapshot(e.vc, active, e.cfg.Settings, e.seed, now))
 }
 
 // Topology returns the virtual cluster as clients see it.

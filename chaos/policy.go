@@ -42,13 +42,12 @@ type nodeView struct {
 	faults    []*Fault // command faults on this node, in Redis's order of checks
 }
 
-func buildSnapshot(vc *virtual, active []*Fault, st Settings, seed uint64) *snapshot {
+func buildSnapshot(vc *virtual, active []*Fault, st Settings, seed uint64, now time.Time) *snapshot {
 	s := &snapshot{st: st, seed: seed, nodes: map[string]*nodeView{}}
 	if vc == nil {
 		s.quiet = true
 		return s
 	}
-	now := time.Now()
 	s.virtual = vc.changed()
 	s.owner, s.real = vc.owner, vc.realOwner
 	s.fail = vc.clusterFail(now)

@@ -1,4 +1,7 @@
-package main
+// Package real performs the chaos engine's real-mode faults on a cluster this
+// tool provisioned: kill/restart, pause/resume, CLUSTER FAILOVER, a real
+// MISCONF and a real slot migration, each with its revert.
+package real
 
 import (
 	"context"
@@ -8,12 +11,16 @@ import (
 	"github.com/redis-chaos/redis-chaos/provision"
 )
 
-// realActions performs real-mode faults on the cluster this process
-// provisioned. Every action is refused on any other node (the provision module
-// checks each node's id against its own records before acting).
-type realActions struct{ c *provision.Cluster }
+// Actions performs real-mode faults on a cluster this process provisioned.
+// Every action is refused on any other node (the provision module checks each
+// node's id against its own records before acting). It satisfies chaos.Real.
+type Actions struct{ c *provision.Cluster }
 
-func (r realActions) Do(ctx context.Context, action, addr string, spec fault.Spec) (func(context.Context) error, error) {
+// New returns the real-mode actions of a provisioned cluster.
+func New(c *provision.Cluster) Actions { return Actions{c} }
+
+// Do performs one action on one node and returns its revert.
+func (r Actions) Do(ctx context.Context, action, addr string, spec fault.Spec) (func(context.Context) error, error) {
 	i, err := r.c.Index(addr)
 	if err != nil {
 		return nil, err
@@ -62,7 +69,7 @@ func (r realActions) Do(ctx context.Context, action, addr string, spec fault.Spe
 }
 
 // replicaOf returns a replica of master i, or i itself if it is a replica.
-func (r realActions) replicaOf(ctx context.Context, i int) (int, error) {
+func (r Actions) replicaOf(ctx context.Context, i int) (int, error) {
 	st, err := r.c.Status(ctx)
 	if err != nil {
 		return 0, err
@@ -79,7 +86,7 @@ func (r realActions) replicaOf(ctx context.Context, i int) (int, error) {
 	return 0, fmt.Errorf("node %s has no live replica to fail over to", me.Addr)
 }
 
-func (r realActions) firstSlot(ctx context.Context, i int, spec fault.Spec) (int, error) {
+func (r Actions) firstSlot(ctx context.Context, i int, spec fault.Spec) (int, error) {
 	if spec.Match.Slots != "" {
 		rs, err := fault.ParseSlots(spec.Match.Slots)
 		if err != nil {

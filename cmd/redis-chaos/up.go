@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
+	"github.com/redis-chaos/redis-chaos/chaos/real"
 	"github.com/redis-chaos/redis-chaos/provision"
 )
 
@@ -88,7 +89,7 @@ func runUp(ctx context.Context, v *viper.Viper, cmd *cobra.Command) error {
 		}
 		fmt.Fprintln(out, "cluster stopped")
 	}()
-	rt, err := startProxy(ctx, v, cl.Addrs(), realActions{cl})
+	rt, err := startProxy(ctx, v, cl.Addrs(), real.New(cl))
 	if err != nil {
 		return err
 	}

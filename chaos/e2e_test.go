@@ -1,0 +1,431 @@
+package chaos_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/redis-chaos/redis-chaos/chaos"
+	"github.com/redis-chaos/redis-chaos/chaos/real"
+	"github.com/redis-chaos/redis-chaos/provision"
+	"github.com/redis-chaos/redis-chaos/proxy"
+	"github.com/redis-chaos/redis-chaos/proxy/topology"
+	"github.com/redis-chaos/redis-chaos/test/testenv"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// stack is a real cluster, a proxy and an engine in front of it.
+type stack struct {
+	cluster *provision.Cluster
+	proxy   *proxy.Server
+	engine  *chaos.Engine
+}
+
+const testNodeTimeout = time.Second
+
+func startStack(t *testing.T, realMode bool, seed uint64) *stack {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a real cluster")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: testNodeTimeout})
+	st, err := chaos.ReadSettings(context.Background(), c.Seed(), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := chaos.Config{Settings: st, Seed: seed}
+	if realMode {
+		cfg.Real = real.New(c)
+	}
+	e := chaos.New(cfg)
+	p := testenv.StartProxy(t, c.Addrs(), func(pc *proxy.Config) { pc.Policy = e })
+	e.SetData(p)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &stack{cluster: c, proxy: p, engine: e}
+}
+
+// shardKeys returns one key per shard (shard order: masters by first slot).
+func shardKeys(t *testing.T, p *proxy.Server) []string {
+	t.Helper()
+	masters := p.Topology().Masters()
+	keys := make([]string, len(masters))
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("load:%d", i)
+		s := topology.Slot([]byte(k))
+		for j, m := range masters {
+			for _, r := range m.Slots {
+				if s >= r.From && s <= r.To && keys[j] == "" {
+					keys[j] = k
+				}
+			}
+		}
+		if !slices.Contains(keys, "") {
+			return keys
+		}
+	}
+}
+
+// shardOf returns the shard (by real topology at start) of a real node address.
+func shardOf(t *testing.T, p *proxy.Server, addr string) int {
+	t.Helper()
+	top := p.Topology()
+	for i, m := range top.Masters() {
+		if m.Addr == addr {
+			return i
+		}
+		for _, r := range top.ReplicasOf(m.ID) {
+			if r.Addr == addr {
+				return i
+			}
+		}
+	}
+	t.Fatalf("node %s in no shard", addr)
+	return -1
+}
+
+// classify names the class of a command's outcome as a client sees it.
+func classify(err error) string {
+	var ne net.Error
+	switch {
+	case err == nil || errors.Is(err, redis.Nil):
+		return "ok"
+	case strings.HasPrefix(err.Error(), "CLUSTERDOWN"):
+		return "clusterdown"
+	case strings.HasPrefix(err.Error(), "MOVED"), strings.HasPrefix(err.Error(), "ASK"):
+		return "moved"
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &ne), errors.Is(err, os.ErrDeadlineExceeded), strings.Contains(err.Error(), "EOF"),
+		strings.Contains(err.Error(), "connection reset"), strings.Contains(err.Error(), "refused"):
+		return "conn"
+	}
+	w, _, _ := strings.Cut(err.Error(), " ")
+	return w
+}
+
+// load drives SET/GET on one key per shard and records the reply classes.
+type load struct {
+	mu      sync.Mutex
+	classes [][]string // per shard, consecutive duplicates collapsed
+	counts  []map[string]int
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+func startLoad(t *testing.T, p *proxy.Server) *load {
+	t.Helper()
+	keys := shardKeys(t, p)
+	cc := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:                      testenv.Seeds(p),
+		DialTimeout:                300 * time.Millisecond,
+		ReadTimeout:                500 * time.Millisecond,
+		WriteTimeout:               500 * time.Millisecond,
+		MaxRetries:                 -1,
+		ClusterStateReloadInterval: 500 * time.Millisecond,
+	})
+	l := &load{classes: make([][]string, len(keys)), counts: make([]map[string]int, len(keys)), stop: make(chan struct{})}
+	for i, k := range keys {
+		l.counts[i] = map[string]int{}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-l.stop:
+					return
+				case <-tick.C:
+				}
+				// go-redis retries a refused dial 5 times with backoff (~0.5 s)
+				// before it reports the error: give it the time to.
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := cc.Set(ctx, k, "v", 0).Err()
+				if err == nil {
+					err = cc.Get(ctx, k).Err()
+				}
+				cancel()
+				c := classify(err)
+				if c != "ok" && os.Getenv("DBG") != "" {
+					fmt.Println(time.Now().Format("05.000"), k, err)
+				}
+				l.mu.Lock()
+				l.counts[i][c]++
+				if n := len(l.classes[i]); n == 0 || l.classes[i][n-1] != c {
+					l.classes[i] = append(l.classes[i], c)
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	t.Cleanup(func() { l.close(); cc.Close() })
+	return l
+}
+
+func (l *load) close() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}
+
+func (l *load) result() ([][]string, []map[string]int) {
+	l.close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.classes, l.counts
+}
+
+// waitOK polls until every shard answered ok at least n times.
+func (l *load) waitOK(t *testing.T, n int) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for i, c := range l.counts {
+			if c["ok"] < n {
+				return fmt.Errorf("shard %d: %d ok", i, c["ok"])
+			}
+		}
+		return nil
+	})
+}
+
+// runScenario plays a scenario under load and returns the class sequences.
+func runScenario(t *testing.T, s *stack, name, mode string, hold time.Duration) (*chaos.Run, [][]string) {
+	t.Helper()
+	l := startLoad(t, s.proxy)
+	l.waitOK(t, 5)
+	run, err := s.engine.StartScenario(name, chaos.RunOptions{Mode: mode, Hold: hold, Recover: 4 * time.Second})
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	r, _ := s.engine.GetRun(run.ID)
+	select {
+	case <-time.After(hold + 60*time.Second):
+		t.Fatalf("scenario %s did not end", name)
+	case <-waitRun(s.engine, run.ID):
+	}
+	r, _ = s.engine.GetRun(run.ID)
+	if r.State != "done" {
+		t.Fatalf("run %s: state %s (%s)", run.ID, r.State, r.Error)
+	}
+	classes, counts := l.result()
+	t.Logf("%s (%s): nodes %v; classes per shard %v; counts %v", name, mode, r.Nodes, classes, counts)
+	return r, classes
+}
+
+func waitRun(e *chaos.Engine, id string) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		defer close(c)
+		for {
+			r, err := e.GetRun(id)
+			if err != nil || r.State != "running" {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	return c
+}
+
+func shardsOf(t *testing.T, p *proxy.Server, nodes []string) map[int]bool {
+	out := map[int]bool{}
+	for _, n := range nodes {
+		out[shardOf(t, p, n)] = true
+	}
+	return out
+}
+
+func assertSeq(t *testing.T, shard int, got []string, check func([]string) bool, want string) {
+	t.Helper()
+	if !check(got) {
+		t.Errorf("shard %d: reply classes %v, want %s", shard, got, want)
+	}
+}
+
+func onlyOK(c []string) bool { return len(c) == 1 && c[0] == "ok" }
+
+func startsEndsOK(c []string) bool { return len(c) > 0 && c[0] == "ok" && c[len(c)-1] == "ok" }
+
+func has(c []string, class string) bool { return slices.Contains(c, class) }
+
+func TestOutageScenarios(t *testing.T) {
+	s := startStack(t, false, 42)
+	hold := 4 * time.Second
+	for _, tc := range []struct {
+		name  string
+		check func(t *testing.T, hit map[int]bool, classes [][]string)
+	}{
+		{"replica-down", func(t *testing.T, hit map[int]bool, classes [][]string) {
+			for i, c := range classes {
+				assertSeq(t, i, c, onlyOK, "only ok")
+			}
+		}},
+		{"shard-replicas-down", func(t *testing.T, hit map[int]bool, classes [][]string) {
+			for i, c := range classes {
+				assertSeq(t, i, c, onlyOK, "only ok (master reads and writes are unaffected)")
+			}
+		}},
+		{"master-down", func(t *testing.T, hit map[int]bool, classes [][]string) {
+			for i, c := range classes {
+				if hit[i] {
+					assertSeq(t, i, c, func(c []string) bool { return startsEndsOK(c) && has(c, "conn") },
+						"ok, connection errors on the dead master, then ok after the failover")
+				} else {
+					assertSeq(t, i, c, func(c []string) bool {
+						return startsEndsOK(c) && has(c, "clusterdown") && !has(c, "conn")
+					}, "ok, the short CLUSTERDOWN window between fail and promotion, ok")
+				}
+			}
+		}},
+		{"majority-masters-down", func(t *testing.T, hit map[int]bool, classes [][]string) {
+			for i, c := range classes {
+				if hit[i] {
+					assertSeq(t, i, c, func(c []string) bool { return startsEndsOK(c) && has(c, "conn") },
+						"ok, connection errors, ok after recovery")
+				} else {
+					assertSeq(t, i, c, func(c []string) bool {
+						return startsEndsOK(c) && has(c, "clusterdown") && !has(c, "conn")
+					}, "ok, CLUSTERDOWN, ok after recovery")
+				}
+			}
+		}},
+		{"all-masters-down", func(t *testing.T, hit map[int]bool, classes [][]string) {
+			for i, c := range classes {
+				assertSeq(t, i, c, func(c []string) bool { return startsEndsOK(c) && has(c, "conn") && !has(c, "clusterdown") },
+					"ok, connection errors, ok")
+			}
+		}},
+		{"shard-down", func(t *testing.T, hit map[int]bool, classes [][]string) {
+			for i, c := range classes {
+				if hit[i] {
+					assertSeq(t, i, c, func(c []string) bool { return startsEndsOK(c) && has(c, "conn") },
+						"ok, connection errors, ok")
+				} else {
+					assertSeq(t, i, c, func(c []string) bool { return startsEndsOK(c) && has(c, "clusterdown") && !has(c, "conn") },
+						"ok, CLUSTERDOWN (full coverage), ok")
+				}
+			}
+		}},
+		{"all-down", func(t *testing.T, hit map[int]bool, classes [][]string) {
+			for i, c := range classes {
+				assertSeq(t, i, c, func(c []string) bool { return startsEndsOK(c) && has(c, "conn") && !has(c, "clusterdown") },
+					"ok, connection errors, ok")
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, classes := runScenario(t, s, tc.name, "simulate", hold)
+			tc.check(t, shardsOf(t, s.proxy, r.Nodes), classes)
+			// After recovery the cluster through the proxy is whole again.
+			assertClusterOK(t, s.proxy)
+			// Back to the real topology for the next scenario.
+			s.engine.Clear("test")
+		})
+	}
+}
+
+// assertClusterOK checks CLUSTER INFO through every proxy port.
+func assertClusterOK(t *testing.T, p *proxy.Server) {
+	t.Helper()
+	for _, seed := range testenv.Seeds(p) {
+		c := redis.NewClient(&redis.Options{Addr: seed, MaxRetries: -1})
+		info, err := c.ClusterInfo(context.Background()).Result()
+		c.Close()
+		if err != nil || !strings.Contains(info, "cluster_state:ok") {
+			t.Errorf("CLUSTER INFO via %s after recovery: %v %q", seed, err, info)
+		}
+	}
+}
+
+// TestClusterViewDuringMasterDown checks that CLUSTER INFO and CLUSTER NODES
+// through the proxy tell the same story as the reply classes.
+func TestClusterViewDuringMasterDown(t *testing.T) {
+	s := startStack(t, false, 7)
+	run, err := s.engine.StartScenario("master-down", chaos.RunOptions{Hold: 5 * time.Second, Recover: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := run.Nodes[0]
+	var other string
+	for _, n := range s.proxy.Nodes() {
+		if n.Addr != dead {
+			other = n.Announce
+			break
+		}
+	}
+	c := redis.NewClient(&redis.Options{Addr: other, MaxRetries: -1})
+	defer c.Close()
+	ctx := context.Background()
+	deadAnnounce, _ := s.proxy.Announced(dead)
+	nodesLine := func() string {
+		out, err := c.ClusterNodes(ctx).Result()
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, deadAnnounce) {
+				return l
+			}
+		}
+		return ""
+	}
+	// fail? at once.
+	if l := nodesLine(); !strings.Contains(l, "master,fail?") {
+		t.Fatalf("right after the fault: %q, want master,fail?", l)
+	}
+	// fail and cluster_state:fail after node-timeout, then a promotion.
+	var sawFail bool
+	testenv.Eventually(t, 10*time.Second, func() error {
+		info, _ := c.ClusterInfo(ctx).Result()
+		if strings.Contains(info, "cluster_state:fail") {
+			sawFail = true
+		}
+		l := nodesLine()
+		if sawFail && strings.Contains(l, "master,fail") && strings.Contains(info, "cluster_state:ok") {
+			return nil
+		}
+		return fmt.Errorf("state %q, node %q", info[:strings.Index(info, "\r")], l)
+	})
+	// The promoted replica owns the dead master's slots in CLUSTER SLOTS.
+	slots, err := c.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sl := range slots {
+		if sl.Nodes[0].Addr == deadAnnounce {
+			t.Fatalf("dead master still owns slots %d-%d", sl.Start, sl.End)
+		}
+	}
+	<-waitRun(s.engine, run.ID)
+	// Back: the old master is a replica now, as in Redis.
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if l := nodesLine(); !strings.Contains(l, " slave ") {
+			return fmt.Errorf("old master after recovery: %q", l)
+		}
+		return nil
+	})
+}
