@@ -61,12 +61,18 @@ func (e *ConfigError) Error() string {
 
 func (e *ConfigError) Unwrap() error { return e.Problems }
 
-// configKeys are the keys a config file may hold: every flag of every command,
-// and faults.
+// configKeys are the keys a config file may hold: faults, and every flag of
+// the commands that run something (up, proxy, run, cluster …). The flags of
+// the API clients (fault add --ttl …) are not settings, except --api and
+// --api-token, which the proxy commands share.
 func configKeys() map[string]bool {
-	keys := map[string]bool{"faults": true}
+	keys := map[string]bool{"faults": true, "api": true, "api-token": true}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
+		switch c.Name() {
+		case "fault", "scenario", "topology", "findings", "help", "completion":
+			return
+		}
 		add := func(f *pflag.Flag) {
 			if f.Name != "help" {
 				keys[f.Name] = true

@@ -263,12 +263,19 @@ func faultFromFlags(cmd *cobra.Command, args []string) (spec fault.Spec, raw jso
 	str("action", &spec.Action)
 	str("error", &spec.Error)
 	str("target", &spec.Target)
-	if f.Changed("commands") {
-		spec.Match.Commands, _ = f.GetStringSlice("commands")
+	list := func(name string, dst *[]string) {
+		if f.Changed(name) {
+			vals, _ := f.GetStringSlice(name)
+			*dst = nil
+			for _, v := range vals { // "SET, GET" gives " GET"
+				if v = strings.TrimSpace(v); v != "" {
+					*dst = append(*dst, v)
+				}
+			}
+		}
 	}
-	if f.Changed("categories") {
-		spec.Match.Categories, _ = f.GetStringSlice("categories")
-	}
+	list("commands", &spec.Match.Commands)
+	list("categories", &spec.Match.Categories)
 	str("keys", &spec.Match.Keys)
 	str("slots", &spec.Match.Slots)
 	str("clients", &spec.Match.Clients)
