@@ -1,0 +1,43 @@
+# Development tasks. Every target works on a Debian machine with Go; `docker` also
+# needs a Docker (or Podman: make docker DOCKER=podman) engine.
+
+GO      ?= go
+DOCKER  ?= docker
+IMAGE   ?= redis-chaos:dev
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: build test bench idle-conns docker lint clean help
+
+## build: static binary (CGO off) at bin/redis-chaos
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/redis-chaos ./cmd/redis-chaos
+
+## test: the README's test command (installs redis-server if missing; vet + go test -race)
+test:
+	bash scripts/test.sh
+
+## bench: redis-chaos vs direct, a splice forwarder and toxiproxy (REPS, N, CLIENTS)
+bench:
+	bash test/bench/bench.sh
+
+## idle-conns: RSS of redis-chaos (and the forwarder) holding 10,000 idle connections (CONNS)
+idle-conns:
+	bash test/bench/idle_conns.sh
+
+## docker: build the image $(IMAGE) from the Dockerfile
+docker:
+	$(DOCKER) build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+## lint: go vet and gofmt
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## clean: remove bin/ and benchmark results
+clean:
+	rm -rf bin dist test/bench/results
+
+## help: this list
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
