@@ -381,7 +381,7 @@ func (e *Engine) startLocked(f *Fault, now time.Time) {
 	switch f.Spec.Action {
 	case fault.ActionDown, fault.ActionHang:
 		for _, a := range f.Nodes {
-			vc.fail(a, f.Spec.Action == fault.ActionHang, now)
+			vc.fail(a, f.Spec.Action == fault.ActionHang, now, e.rnd)
 			if f.Spec.Action == fault.ActionDown {
 				if err := e.cfg.Data.SetDown(a, true); err != nil {
 					e.log.Warn("cannot close node listener", "node", a, "err", err)
@@ -414,11 +414,18 @@ func (e *Engine) startRealLocked(f *Fault) {
 			reverts = append(reverts, rev)
 		}
 	}
+	// The nodes of one fault come back together (as they went down together).
 	f.revert = func(ctx context.Context) error {
-		var errs []error
-		for i := len(reverts) - 1; i >= 0; i-- {
-			errs = append(errs, reverts[i](ctx))
+		errs := make([]error, len(reverts))
+		var wg sync.WaitGroup
+		for i, rev := range reverts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = rev(ctx)
+			}()
 		}
+		wg.Wait()
 		return errors.Join(errs...)
 	}
 }

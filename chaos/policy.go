@@ -299,7 +299,7 @@ func (s *snapshot) cluster(nv *nodeView, c *proxy.ConnInfo, cmd *proxy.Command) 
 		return serve(-1), false // keyless commands never get cluster errors
 	}
 	write := cmd.Info == nil || cmd.Info.Write
-	if s.fail {
+	if s.fail || nv.rejoining {
 		if !s.st.AllowReadsWhenDown {
 			return reply("-CLUSTERDOWN The cluster is down\r\n"), true
 		}

@@ -253,7 +253,7 @@ func (s *snapshot) clusterReplicas(self *nodeView, id string, resp3 bool) []byte
 
 func (s *snapshot) clusterInfo(self *nodeView) string {
 	state := "ok"
-	if s.fail {
+	if s.fail || self.rejoining {
 		state = "fail"
 	}
 	assigned, ok, pfail, failed := 0, 0, 0, 0

@@ -33,9 +33,18 @@ type vnode struct {
 	down       bool
 	hang       bool
 	since      time.Time
+	failAt     time.Time // when the failure reports of a majority will have arrived
 	fail       bool // FAIL flag (agreed by a majority); "fail?" while down and not fail
 	epoch      int
+	// rejoin: a master back from a crash reports cluster_state:fail (and
+	// answers CLUSTERDOWN) until this time: Redis's CLUSTER_WRITABLE_DELAY.
+	rejoin    time.Time
+	rejoining bool
 }
+
+// writableDelay is CLUSTER_WRITABLE_DELAY of cluster.c: a master that starts
+// waits this long before it turns its cluster state to ok.
+const writableDelay = 2 * time.Second
 
 type promotion struct {
 	master, replica int
@@ -111,7 +120,7 @@ func (v *virtual) changed() bool {
 		return true
 	}
 	for _, n := range v.nodes {
-		if n.down || n.role != n.realRole || n.master != n.realMaster || n.replacedBy >= 0 {
+		if n.down || n.rejoining || n.role != n.realRole || n.master != n.realMaster || n.replacedBy >= 0 {
 			return true
 		}
 	}
@@ -125,27 +134,35 @@ func (v *virtual) node(addr string) *vnode {
 	return nil
 }
 
-// fail marks a node dead (down) or unresponsive (hang).
-func (v *virtual) fail(addr string, hang bool, now time.Time) {
+// fail marks a node dead (down) or unresponsive (hang). The others flag it
+// "fail?" at once and FAIL after node-timeout plus the gossip that carries a
+// majority's failure reports (a few hundred milliseconds).
+func (v *virtual) fail(addr string, hang bool, now time.Time, rnd *rand.Rand) {
 	n := v.node(addr)
 	if n == nil {
 		return
 	}
 	if !n.down {
 		n.since = now
+		n.failAt = now.Add(v.settings.NodeTimeout + 100*time.Millisecond + time.Duration(rnd.Int64N(int64(300*time.Millisecond))))
 	}
 	n.down = true
 	n.hang = n.hang || hang
 }
 
 // recover brings a node back. A master that was replaced comes back as a
-// replica of the master that replaced it, as in Redis.
+// replica of the master that replaced it, as in Redis. A master back from a
+// crash (not a hang) answers CLUSTERDOWN for the writable delay.
 func (v *virtual) recover(addr string, now time.Time) {
 	n := v.node(addr)
 	if n == nil {
 		return
 	}
+	crashed := n.down && !n.hang
 	n.down, n.hang, n.fail = false, false, false
+	if crashed && n.role == topology.RoleMaster && n.replacedBy < 0 {
+		n.rejoin, n.rejoining = now.Add(writableDelay), true
+	}
 	if n.replacedBy >= 0 {
 		// It learns of the failover and becomes a replica of its successor.
 		n.role, n.master, n.replacedBy = topology.RoleReplica, n.replacedBy, -1
@@ -208,7 +225,7 @@ func (v *virtual) advance(now time.Time, rnd *rand.Rand) bool {
 		}
 	}
 	for _, n := range v.nodes {
-		if !n.down || n.fail || now.Sub(n.since) < v.settings.NodeTimeout {
+		if !n.down || n.fail || now.Before(n.failAt) {
 			continue
 		}
 		// FAIL needs failure reports from a majority of masters.
@@ -223,6 +240,12 @@ func (v *virtual) advance(now time.Time, rnd *rand.Rand) bool {
 				delay := 500*time.Millisecond + time.Duration(rnd.Int64N(int64(500*time.Millisecond)))
 				v.pending = append(v.pending, promotion{master: n.idx, replica: r.idx, at: now.Add(delay)})
 			}
+		}
+	}
+	for _, n := range v.nodes {
+		if n.rejoining && !now.Before(n.rejoin) {
+			n.rejoining = false
+			changed = true
 		}
 	}
 	kept := v.pending[:0]
