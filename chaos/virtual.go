@@ -34,7 +34,7 @@ type vnode struct {
 	hang       bool
 	since      time.Time
 	failAt     time.Time // when the failure reports of a majority will have arrived
-	fail       bool // FAIL flag (agreed by a majority); "fail?" while down and not fail
+	fail       bool      // FAIL flag (agreed by a majority); "fail?" while down and not fail
 	epoch      int
 	// rejoin: a master back from a crash reports cluster_state:fail (and
 	// answers CLUSTERDOWN) until this time: Redis's CLUSTER_WRITABLE_DELAY.
