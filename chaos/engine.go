@@ -203,6 +203,7 @@ func (e *Engine) Add(spec fault.Spec, source string) (*Fault, error) {
 	}
 	if spec.Action == fault.ActionMigrate {
 		to, err := e.resolveLocked(spec.To, spec.Action)
+		to = e.mastersLocked(to) // "shard:1" names the shard's master
 		if err != nil || len(to) != 1 {
 			return nil, &fault.FieldError{Field: "to", Reason: "must name exactly one master"}
 		}
@@ -394,6 +395,11 @@ func (e *Engine) startLocked(f *Fault, now time.Time) {
 		}
 	case fault.ActionMigrate:
 		to, _ := e.resolveLocked(f.Spec.To, f.Spec.Action)
+		to = e.mastersLocked(to)
+		if len(to) == 0 { // a delayed migration whose receiver is no longer a master
+			f.Error = "migrate: " + f.Spec.To + " names no master"
+			break
+		}
 		slots, _ := fault.ParseSlots(f.Spec.Match.Slots)
 		vc.startMigration(f, f.Nodes[0], to[0], slots, now)
 	}

@@ -34,6 +34,7 @@ func TestEngine(t *testing.T) {
 	on := func(t *testing.T, seed uint64) (*chaos.Engine, *proxy.Server) { return engineOn(t, c, st, seed) }
 	t.Run("seeded picks", func(t *testing.T) { testSeededPicks(t, on) })
 	t.Run("seeded probability", func(t *testing.T) { testSeededProbability(t, on) })
+	t.Run("every scenario starts", func(t *testing.T) { testEveryScenarioStarts(t, on) })
 	t.Run("plan steps at offsets", func(t *testing.T) { testPlanSteps(t, on) })
 	t.Run("plan with a scenario, stopped", func(t *testing.T) { testPlanScenarioStop(t, on) })
 	t.Run("plan loop", func(t *testing.T) { testPlanLoop(t, on) })
@@ -215,4 +216,26 @@ func phaseNames(r *chaos.Run) []string {
 		out = append(out, p.Name)
 	}
 	return out
+}
+
+// testEveryScenarioStarts starts each built-in scenario, checks that it names
+// the nodes it picked, and stops it before node-timeout.
+func testEveryScenarioStarts(t *testing.T, on engineFactory) {
+	e, _ := on(t, 6)
+	for _, sc := range chaos.ScenarioList() {
+		r, err := e.StartScenario(sc.Name, chaos.RunOptions{Hold: time.Minute})
+		if err != nil {
+			t.Errorf("scenario %s: %v", sc.Name, err)
+			continue
+		}
+		if len(r.Nodes) == 0 || len(r.Faults) == 0 || r.Expect == "" {
+			t.Errorf("scenario %s: nodes %v, %d faults", sc.Name, r.Nodes, len(r.Faults))
+		}
+		if err := e.StopRun(r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(e.List()); n != 0 {
+			t.Errorf("scenario %s left %d faults after it stopped", sc.Name, n)
+		}
+	}
 }
