@@ -146,7 +146,12 @@ func newFaultAddCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "add [ACTION]",
 		Short: "Add a fault: " + strings.Join(fault.Actions, ", "),
-		Args:  cobra.MaximumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if js, _ := cmd.Flags().GetString("json"); strings.HasPrefix(js, "-") && js != "-" {
+				return fmt.Errorf("--json %s: here --json takes the fault as JSON (use -o json for JSON output)", js)
+			}
+			return cobra.MaximumNArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, raw, err := faultFromFlags(cmd, args)
 			if err != nil {
