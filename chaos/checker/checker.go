@@ -345,10 +345,16 @@ func (k *Checker) handle(ev *proxy.Event) {
 		k.onConnect(c, cn, ev)
 	case proxy.EventCommand:
 		k.onCommand(c, cn, ev)
+		if len(cn.rc.deferred) > 0 && cn.cmds > k.th.HandshakeCommands {
+			k.settle(cn, cn.client)
+		}
 	case proxy.EventHeld:
 		k.onHeld(c, cn, ev)
 	case proxy.EventClose:
 		k.onClose(c, cn, ev)
+		if len(cn.rc.deferred) > 0 {
+			k.settle(cn, k.owner(cn))
+		}
 		k.dropConn(cn)
 	}
 }
@@ -366,6 +372,9 @@ func (k *Checker) tick(now time.Time) {
 	for _, cn := range k.conns {
 		if cn.rc.held != nil {
 			k.checkHeld(cn, now)
+		}
+		if len(cn.rc.deferred) > 0 && now.Sub(cn.rc.deferred[0].at) >= time.Second {
+			k.settle(cn, k.owner(cn)) // it never named itself
 		}
 	}
 	k.expire(now)

@@ -171,7 +171,7 @@ func TestHTTP(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := newSim(t, func(c *Config) { c.Registerer = reg })
-	c := s.conn(0, "", "", "")
+	c := s.conn(0, "app", "1", "")
 	c.ok("KEYS", "")
 	c.ok("KEYS", "")
 	s.tick()
@@ -252,4 +252,28 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string, labels map[st
 	}
 	t.Fatalf("metric %s %v not found", name, labels)
 	return 0
+}
+
+func TestDeferredAttribution(t *testing.T) {
+	// SELECT fails before the connection names its client: the finding goes
+	// to the client once CLIENT SETINFO names it.
+	s := newSim(t, nil)
+	c := s.conn(0, "", "", "")
+	c.do(cmdSpec{name: "SELECT", reply: '-', err: "ERR SELECT is not allowed in cluster mode"})
+	c.info.LibName = "go-redis(,go1.26)"
+	c.ok("CLIENT", "")
+	c.info.LibVer = "9.23.0"
+	c.ok("GET", "k")
+	if f := s.want(RuleSelectNonzero, 1); f.Client.Library() != LibGoRedis {
+		t.Fatalf("client %s", f.Client)
+	}
+	// A connection that never names itself settles after a second.
+	s = newSim(t, nil)
+	c = s.conn(0, "", "", "")
+	c.do(cmdSpec{name: "SELECT", reply: '-', err: "ERR SELECT is not allowed in cluster mode"})
+	s.want(RuleSelectNonzero, 0)
+	s.advance(time.Second)
+	if f := s.want(RuleSelectNonzero, 1); f.Client.LibName != "" {
+		t.Fatalf("client %s", f.Client)
+	}
 }

@@ -112,6 +112,9 @@ func (k *Checker) move(cn *connState, ev *proxy.Event) {
 	to.connects++
 	to.nodesSeen[cn.node] = struct{}{}
 	cn.client = to
+	if cn.identified() && len(cn.rc.deferred) > 0 {
+		k.settle(cn, to)
+	}
 	// A client seen only half-identified (lib-name before lib-ver) is a
 	// transition, not a client: forget it once it is empty.
 	if len(from.conns) == 0 && from.findings == 0 && from.dataCommands == 0 && from.key != (clientKey{ip: cn.ip}) &&

@@ -104,7 +104,7 @@ func (k *Checker) onClose(c *clientState, cn *connState, ev *proxy.Event) {
 func (k *Checker) tickClient(c *clientState, now time.Time) {
 	rs := &c.rs
 	for _, r := range rs.watch {
-		if r.ask || r.followed || r.reported || r.to == "" || now.Sub(r.at) < k.th.MovedFollow {
+		if r.ask || r.followed || r.reported || r.to == "" || now.Sub(r.at) < k.th.MovedFollow || rs.followedAny {
 			continue
 		}
 		if k.nodeDown(r.to, r.at) {
@@ -128,6 +128,7 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 			continue
 		}
 		r.followed = true
+		rs.followedAny = true
 		if r.ask && !asking {
 			k.occur(RuleAskWithoutAsking, c, ev.Time, r.ev, k.evidence(ev, "sent to the ASK target without ASKING"))
 		}
@@ -187,7 +188,7 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 	}
 	// The same MOVED again.
 	if !r.followed {
-		if to != "" && !r.reported && !k.nodeDown(to, done) {
+		if to != "" && !r.reported && !rs.followedAny && !k.nodeDown(to, done) {
 			e.Note = "the same MOVED again, never followed"
 			r.reported = true
 			k.occur(RuleMovedIgnored, c, done, r.ev, e)
@@ -506,14 +507,14 @@ func (k *Checker) ruleProbe(c *clientState, cn *connState, ev *proxy.Event, f cm
 
 func (k *Checker) ruleCommand(c *clientState, cn *connState, ev *proxy.Event, f cmdFlag) {
 	if f&fDangerous != 0 {
-		k.occur(RuleDangerousCommand, c, ev.Time, k.evidence(ev, "administrative command from a client"))
+		k.occurConn(RuleDangerousCommand, cn, ev.Time, k.evidence(ev, "administrative command from a client"))
 	}
 	if ev.Reply != '-' || ev.Fault != "" {
 		return
 	}
 	switch {
 	case ev.Command == "SELECT":
-		k.occur(RuleSelectNonzero, c, ev.Time, k.evidence(ev, "SELECT refused: only database 0 exists in a cluster"))
+		k.occurConn(RuleSelectNonzero, cn, ev.Time, k.evidence(ev, "SELECT refused: only database 0 exists in a cluster"))
 	case errCode(ev.Err) == "CROSSSLOT":
 		rs := &c.rs
 		if rs.crossslot == nil {
@@ -573,12 +574,12 @@ func (k *Checker) ruleHandshake(c *clientState, cn *connState, ev *proxy.Event, 
 		cn.rc.desyncReported = true
 		first := hs.ev
 		first.Note = "handshake reply outstanding for " + ev.Time.Sub(hs.sent).Round(time.Millisecond).String()
-		k.occur(RuleReplyDesyncRisk, c, ev.Time, first, k.evidence(ev, "sent on the connection before the handshake reply arrived"))
+		k.occurConn(RuleReplyDesyncRisk, cn, ev.Time, first, k.evidence(ev, "sent on the connection before the handshake reply arrived"))
 	case hs.authFailed:
 		cn.rc.desyncReported = true
 		first := hs.ev
 		first.Note = "AUTH failed"
-		k.occur(RuleReplyDesyncRisk, c, ev.Time, first, k.evidence(ev, "the client kept using the connection"))
+		k.occurConn(RuleReplyDesyncRisk, cn, ev.Time, first, k.evidence(ev, "the client kept using the connection"))
 	default:
 		if !ev.Time.Before(hs.done) {
 			cn.rc.hs = nil // the handshake completed before the client went on
@@ -641,8 +642,13 @@ func (k *Checker) ruleRestartClose(c *clientState, cn *connState, ev *proxy.Even
 		closed++
 		nodes[x.Node] = true
 	}
-	open := len(c.conns) - 1 // this connection is still listed
-	total := closed + max(open, 0)
+	open := 0 // connections still open that did application work
+	for id, x := range c.conns {
+		if id != cn.id && x.dataCmds > 0 {
+			open++
+		}
+	}
+	total := closed + open
 	if closed < k.th.RestartMinConns || float64(closed) < k.th.RestartShare*float64(total) || len(nodes) < 2 {
 		return
 	}
@@ -657,15 +663,23 @@ func (k *Checker) ruleRestartClose(c *clientState, cn *connState, ev *proxy.Even
 			" while faults touch " + itoa(len(faulted)) + " node"
 		evs = append(evs, x)
 	}
-	rs.restart = &restartCand{at: ev.Time, evs: evs}
+	rs.restart = &restartCand{at: ev.Time, first: rs.closes.last(closed - 1).Time, evs: evs}
+	if hs := rs.handshake; hs != nil && !hs.opened.Before(rs.restart.first.Add(-k.th.RestartWindow/4)) {
+		// The new instance's handshake was seen before the last old socket ended.
+		rs.restart = nil
+		k.occur(RuleRestartOnSingleFault, c, ev.Time, append(evs, hs.ev)...)
+	}
 }
 
 func (k *Checker) ruleRestartBurst(c *clientState, cn *connState, ev *proxy.Event) {
 	r := c.rs.restart
-	if r == nil || !cn.opened.After(r.at) || ev.Time.Sub(r.at) > k.th.RestartHandshake {
+	if !topologyRead(ev) && ev.Command != "HELLO" && !(ev.Command == "CLIENT" && ev.Sub == "SETINFO") {
 		return
 	}
-	if !topologyRead(ev) && ev.Command != "HELLO" && !(ev.Command == "CLIENT" && ev.Sub == "SETINFO") {
+	// A fresh connection: opened with the mass close or after it (the new
+	// instance can connect before the proxy has seen every old socket end).
+	if r == nil || cn.opened.Before(r.first.Add(-k.th.RestartWindow/4)) || ev.Time.Sub(r.at) > k.th.RestartHandshake {
+		c.rs.handshake = &handshakeSeen{opened: cn.opened, ev: k.evidence(ev, "fresh handshake after the mass close")}
 		return
 	}
 	c.rs.restart = nil
@@ -766,8 +780,11 @@ func (k *Checker) ruleCoverageActivity(c *clientState, ev *proxy.Event) {
 }
 
 func (k *Checker) tickCoverage(c *clientState, now time.Time) {
+	// The client gets half a window to notice the outage (commands in
+	// flight, keys of live shards served before it meets the dead one), then
+	// a whole window to show that it still serves the live shards.
 	cand := c.rs.coverage
-	if cand == nil || now.Sub(cand.at) < k.th.CoverageWindow {
+	if cand == nil || now.Sub(cand.at) < k.th.CoverageWindow+k.th.CoverageWindow/2 {
 		return
 	}
 	c.rs.coverage = nil

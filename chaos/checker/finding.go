@@ -102,8 +102,13 @@ type EvidenceEvent struct {
 func (e EvidenceEvent) String() string {
 	var b strings.Builder
 	b.WriteString(e.Time.Format("15:04:05.000"))
-	fmt.Fprintf(&b, " conn %d %s", e.Conn, e.Port)
+	if e.Conn != 0 {
+		fmt.Fprintf(&b, " conn %d %s", e.Conn, e.Port)
+	}
 	switch e.Type {
+	case "fault", "client":
+		b.WriteString(" " + e.Note)
+		return b.String()
 	case "connect":
 		b.WriteString(" connect")
 	case "close":

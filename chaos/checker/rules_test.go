@@ -381,7 +381,7 @@ func TestFullCoverageRequired(t *testing.T) {
 		s.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s.nodes[0].Addr, s.nodes[3].Addr}, Start: s.now}}
 		a.close("node down")
 		s.tick()
-		for i := 0; i < 60; i++ {
+		for i := 0; i < 80; i++ {
 			if keepServing {
 				b.ok("GET", "b"+itoa(i))
 			} else {
@@ -466,7 +466,7 @@ func TestCommandRules(t *testing.T) {
 func TestReplyDesyncRisk(t *testing.T) {
 	t.Run("timed out handshake reused", func(t *testing.T) {
 		s := newSim(t, nil)
-		c := s.conn(0, "", "", "")
+		c := s.conn(0, "app", "1", "")
 		// PING held for 1s; the client gave up and sent GET, which the proxy
 		// read while the PING's reply was outstanding (queued 1).
 		c.do(cmdSpec{name: "PING", reply: '+', lat: time.Second + time.Millisecond})
@@ -500,7 +500,7 @@ func TestSeverityOverrideAndDisable(t *testing.T) {
 		c.Severities = map[string]Severity{RuleDangerousCommand: High}
 		c.Disabled = []string{RuleSelectNonzero}
 	})
-	c := s.conn(0, "", "", "")
+	c := s.conn(0, "app", "1", "")
 	c.ok("FLUSHALL", "")
 	c.do(cmdSpec{name: "SELECT", reply: '-', err: "ERR SELECT is not allowed in cluster mode"})
 	if f := s.want(RuleDangerousCommand, 1); f.Severity != High {

@@ -145,7 +145,9 @@ func (c *simConn) do(sp cmdSpec) *proxy.Event {
 }
 
 // ok runs a command answered at once with '+'.
-func (c *simConn) ok(name, key string) { c.do(cmdSpec{name: name, key: key, reply: '+', lat: 100 * time.Microsecond}) }
+func (c *simConn) ok(name, key string) {
+	c.do(cmdSpec{name: name, key: key, reply: '+', lat: 100 * time.Microsecond})
+}
 
 func (c *simConn) held(name, key string) {
 	ev := &proxy.Event{Type: proxy.EventHeld, Time: c.s.now, Conn: c.info, Command: name, Key: key, Slot: -1,

@@ -11,6 +11,10 @@ type ruleState struct {
 	moved map[int]*redirect // by slot
 	asks  map[int]*redirect // by slot
 	watch []*redirect       // redirects not yet followed
+	// followedAny: the client has followed a redirect, so it is cluster-aware;
+	// a MOVED it leaves unfollowed later is a give-up (redirect limit), not
+	// moved-ignored.
+	followedAny bool
 	// topology-refresh-storm
 	lastTopo       time.Time // reply time of the last topology read
 	refreshes      *counter
@@ -34,8 +38,9 @@ type ruleState struct {
 	probeEv       EvidenceEvent
 	fanoutFlagged time.Time
 	// restart-on-single-fault
-	closes  *ring[EvidenceEvent]
-	restart *restartCand
+	closes    *ring[EvidenceEvent]
+	restart   *restartCand
+	handshake *handshakeSeen // the client's latest topology read or HELLO/SETINFO
 	// full-coverage-required
 	dataOK      *counter
 	coverage    *coverageCand
@@ -86,8 +91,14 @@ type sentCmd struct {
 }
 
 type restartCand struct {
-	at  time.Time
-	evs []EvidenceEvent
+	at    time.Time // last close of the mass close
+	first time.Time // first close of the mass close
+	evs   []EvidenceEvent
+}
+
+type handshakeSeen struct {
+	opened time.Time // when its connection opened
+	ev     EvidenceEvent
 }
 
 type coverageCand struct {
@@ -108,6 +119,7 @@ type connRuleState struct {
 	pipelineReported bool
 	lastCmd          time.Time
 	lastNonIdem      *sentCmd
+	deferred         []deferredFinding
 }
 
 type heldCmd struct {

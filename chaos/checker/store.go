@@ -88,3 +88,33 @@ func (k *Checker) occur(rule string, c *clientState, at time.Time, evidence ...E
 	}
 	k.m.finding(rule, r.Severity)
 }
+
+// deferredFinding is an occurrence on a connection that has not named its
+// client yet.
+type deferredFinding struct {
+	rule string
+	at   time.Time
+	evs  []EvidenceEvent
+}
+
+// identified reports whether a connection has named its client.
+func (cn *connState) identified() bool { return cn.lib != "" && cn.ver != "" || cn.name != "" }
+
+// occurConn records an occurrence caused by one connection. A connection
+// still in its handshake that has not named its client (CLIENT SETINFO comes
+// after HELLO, AUTH and SELECT) keeps it until it does, or until it closes.
+func (k *Checker) occurConn(rule string, cn *connState, at time.Time, evs ...EvidenceEvent) {
+	if !cn.identified() && cn.cmds <= k.th.HandshakeCommands && len(cn.rc.deferred) < 8 {
+		cn.rc.deferred = append(cn.rc.deferred, deferredFinding{rule, at, evs})
+		return
+	}
+	k.occur(rule, cn.client, at, evs...)
+}
+
+// settle hands a connection's deferred occurrences to a client.
+func (k *Checker) settle(cn *connState, c *clientState) {
+	for _, d := range cn.rc.deferred {
+		k.occur(d.rule, c, d.at, d.evs...)
+	}
+	cn.rc.deferred = nil
+}
