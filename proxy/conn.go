@@ -42,6 +42,7 @@ type entry struct {
 	kind   entryKind
 	up     *upstream // entUpstream: nil means the primary upstream
 	rw     topology.Kind
+	exec   []topology.Kind // EXEC: the kinds of the queued commands
 	unpair bool // replies stop being paired after this command (RESP2 pub/sub, MONITOR, CLIENT REPLY)
 	cmd    *CommandInfo
 	start  time.Time
@@ -121,6 +122,11 @@ type clientConn struct {
 	w    *bufio.Writer // reply loop only
 
 	routes map[string]*upstream // secondary upstreams, created by the client loop
+
+	// MULTI … EXEC: the kinds of the queued commands, so that an address in
+	// any result of EXEC is rewritten too (client loop only).
+	inMulti bool
+	queued  []topology.Kind
 
 	mu       sync.Mutex
 	q        []entry
@@ -372,7 +378,27 @@ func (c *clientConn) push(es []entry) {
 // track follows the commands that change how replies must be handled.
 func (c *clientConn) track(ci *CommandInfo, args [][]byte, e *entry) {
 	if ci == nil {
+		if c.inMulti {
+			c.queued = append(c.queued, e.rw)
+		}
 		return
+	}
+	switch ci.Name {
+	case "MULTI":
+		c.inMulti, c.queued = true, c.queued[:0]
+		return
+	case "EXEC":
+		if c.inMulti {
+			e.exec = append([]topology.Kind(nil), c.queued...)
+		}
+		c.inMulti = false
+		return
+	case "DISCARD":
+		c.inMulti = false
+		return
+	}
+	if c.inMulti {
+		c.queued = append(c.queued, e.rw)
 	}
 	switch ci.Name {
 	case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE":
@@ -686,6 +712,8 @@ func (c *clientConn) rewrite(e *entry, reply []byte, upHost string) []byte {
 		if err == nil && !ok {
 			return reply
 		}
+	} else if e.rw == topology.KindExec {
+		out, err = topology.RewriteExec(e.exec, reply, resolve)
 	} else {
 		out, err = topology.Rewrite(e.rw, reply, resolve)
 	}

@@ -478,3 +478,33 @@ func TestRealFailoverThroughProxy(t *testing.T) {
 		t.Fatalf("owner unchanged after failover: %s", owner)
 	}
 }
+
+func TestTopologyInsideMultiExecIsRewritten(t *testing.T) {
+	c, p := env(t)
+	rc := dialRaw(t, testenv.Seeds(p)[0])
+	rc.send("MULTI")
+	rc.send("CLUSTER", "NODES")
+	rc.send("ROLE")
+	rc.send("EXEC")
+	var all strings.Builder
+	deadline := time.Now().Add(5 * time.Second)
+	rc.c.SetReadDeadline(deadline)
+	buf := make([]byte, 64<<10)
+	for !strings.Contains(all.String(), "myself") || !strings.HasSuffix(all.String(), "\r\n") {
+		n, err := rc.r.Read(buf)
+		all.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	out := all.String()
+	if !strings.Contains(out, "myself") {
+		t.Fatalf("EXEC reply: %q", out)
+	}
+	for _, n := range c.Nodes() {
+		_, port, _ := net.SplitHostPort(n.Addr)
+		if strings.Contains(out, ":"+port) {
+			t.Fatalf("EXEC reply reveals real port %s: %q", port, out)
+		}
+	}
+}
