@@ -43,7 +43,7 @@ type entry struct {
 	up     *upstream // entUpstream: nil means the primary upstream
 	rw     topology.Kind
 	exec   []topology.Kind // EXEC: the kinds of the queued commands
-	unpair bool // replies stop being paired after this command (RESP2 pub/sub, MONITOR, CLIENT REPLY)
+	unpair bool            // replies stop being paired after this command (RESP2 pub/sub, MONITOR, CLIENT REPLY)
 	cmd    *CommandInfo
 	start  time.Time
 	data   []byte

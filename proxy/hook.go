@@ -66,7 +66,7 @@ type EventType uint8
 // Event types.
 const (
 	EventConnect EventType = iota + 1
-	EventCommand // a command and its outcome (Reply 0: none came before the connection closed)
+	EventCommand           // a command and its outcome (Reply 0: none came before the connection closed)
 	EventClose
 	EventHeld // a command held by a Hang action: sent, and no reply while the node hangs
 )
