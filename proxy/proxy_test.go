@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis-chaos/redis-chaos/provision"
 	"github.com/redis-chaos/redis-chaos/proxy"
+	"github.com/redis-chaos/redis-chaos/proxy/topology"
 	"github.com/redis-chaos/redis-chaos/test/testenv"
 )
 
@@ -506,5 +507,130 @@ func TestTopologyInsideMultiExecIsRewritten(t *testing.T) {
 		if strings.Contains(out, ":"+port) {
 			t.Fatalf("EXEC reply reveals real port %s: %q", port, out)
 		}
+	}
+}
+
+// TestStressPipelinesRepliesMatch: many connections send random pipelines of
+// ECHO (unique token), SET and GET (value encodes the key); every reply must be
+// the one its request asks for, in order.
+func TestStressPipelinesRepliesMatch(t *testing.T) {
+	_, p := env(t)
+	conns, rounds := 64, 40
+	if testing.Short() {
+		conns, rounds = 8, 10
+	}
+	seeds := testenv.Seeds(p)
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for ci := 0; ci < conns; ci++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// One hash tag per connection, sent to the master that owns it.
+			tag := fmt.Sprintf("{c%d}", ci)
+			addr := ""
+			for _, m := range p.Topology().Masters() {
+				for _, r := range m.Slots {
+					if s := slotOf(tag); s >= r.From && s <= r.To {
+						addr, _ = p.Announced(m.Addr)
+					}
+				}
+			}
+			if addr == "" {
+				addr = seeds[0]
+			}
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(60 * time.Second))
+			r := bufio.NewReader(c)
+			seq := 0
+			for round := 0; round < rounds; round++ {
+				n := 1 + (ci*7+round*13)%50
+				var b strings.Builder
+				var want []string
+				for i := 0; i < n; i++ {
+					seq++
+					k := fmt.Sprintf("%sk%d", tag, seq%17)
+					switch seq % 3 {
+					case 0:
+						tok := fmt.Sprintf("tok-%d-%d", ci, seq)
+						fmt.Fprintf(&b, "*2\r\n$4\r\nECHO\r\n$%d\r\n%s\r\n", len(tok), tok)
+						want = append(want, "$"+strconv.Itoa(len(tok)), tok)
+					case 1:
+						fmt.Fprintf(&b, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(k), k, len(k)+2, "v="+k)
+						want = append(want, "+OK")
+					case 2:
+						fmt.Fprintf(&b, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(k), k, len(k)+2, "v="+k)
+						fmt.Fprintf(&b, "*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n", len(k), k)
+						want = append(want, "+OK", "$"+strconv.Itoa(len(k)+2), "v="+k)
+					}
+				}
+				if _, err := c.Write([]byte(b.String())); err != nil {
+					errs <- err
+					return
+				}
+				for _, w := range want {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						errs <- fmt.Errorf("conn %d: %v", ci, err)
+						return
+					}
+					if got := strings.TrimRight(l, "\r\n"); got != w {
+						errs <- fmt.Errorf("conn %d: reply %q, want %q", ci, got, w)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func slotOf(key string) int { return topology.Slot([]byte(key)) }
+
+func TestAuthAndACLPassThrough(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a real cluster")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterOptions{Shards: 3, Replicas: -1,
+		ExtraConfig: []string{"requirepass s3cret", "user app on >apppw ~* &* +@all"},
+		Password:    "s3cret"})
+	p := testenv.StartProxy(t, c.Addrs(), func(pc *proxy.Config) { pc.Password = "s3cret" })
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name       string
+		user, pass string
+		proto      int
+	}{
+		{"requirepass RESP2", "", "s3cret", 2},
+		{"ACL user RESP3 (HELLO 3 AUTH)", "app", "apppw", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var d dialRecorder
+			cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testenv.Seeds(p), Dialer: d.dial,
+				Username: tc.user, Password: tc.pass, Protocol: tc.proto})
+			defer cc.Close()
+			for i := 0; i < 100; i++ {
+				k := fmt.Sprintf("auth:%d", i)
+				if err := cc.Set(ctx, k, "v", 0).Err(); err != nil {
+					t.Fatalf("SET %s: %v", k, err)
+				}
+			}
+			d.assertOnlyProxy(t, p)
+		})
+	}
+	// A wrong password gets Redis's own error through the proxy.
+	bad := redis.NewClient(&redis.Options{Addr: testenv.Seeds(p)[0], Password: "nope", MaxRetries: -1})
+	defer bad.Close()
+	if err := bad.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Fatalf("wrong password: %v, want WRONGPASS", err)
 	}
 }
