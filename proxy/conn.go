@@ -40,6 +40,7 @@ const (
 
 type entry struct {
 	kind   entryKind
+	n      int32     // entUpstream: replies this entry stands for (consecutive plain commands merge)
 	up     *upstream // entUpstream: nil means the primary upstream
 	rw     topology.Kind
 	exec   []topology.Kind // EXEC: the kinds of the queued commands
@@ -138,6 +139,55 @@ type clientConn struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	resetting bool
+
+	// reply loop only: the time of the last read from the node (replies that
+	// arrive together share it) and per-connection metric counts, added to
+	// the shared counters once per batch.
+	replyNow time.Time
+	stats    map[statKey]*localStat
+	dirty    []*localStat
+	cur      entry      // the entry being answered by the primary upstream
+	curN     int        // replies cur still waits for
+	curStat  *localStat // cur's ok count
+}
+
+type statKey struct {
+	cmd     *CommandInfo
+	outcome uint8
+}
+
+type localStat struct {
+	cc *cmdCounters
+	n  float64
+}
+
+var outcomes = [...]string{"ok", "error", "injected"}
+
+// stat returns the connection's count of one command and outcome.
+func (c *clientConn) stat(ci *CommandInfo, outcome uint8) *localStat {
+	key := statKey{ci, outcome}
+	ls := c.stats[key]
+	if ls == nil {
+		name := "other"
+		if ci != nil {
+			name = ci.Name
+		}
+		if c.stats == nil {
+			c.stats = map[statKey]*localStat{}
+		}
+		ls = &localStat{cc: c.s.metrics.counters(c.nd.addr, name, outcomes[outcome])}
+		c.stats[key] = ls
+	}
+	return ls
+}
+
+// flushStats adds the connection's counts to the shared counters.
+func (c *clientConn) flushStats() {
+	for _, ls := range c.dirty {
+		ls.cc.count.Add(ls.n)
+		ls.n = 0
+	}
+	c.dirty = c.dirty[:0]
 }
 
 func (s *Server) newClientConn(nd *node, nc net.Conn) *clientConn {
@@ -220,6 +270,12 @@ func (c *clientConn) clientLoop() {
 		table := *s.commands.Load()
 		policy := s.cfg.Policy
 		observing := s.cfg.Observer != nil
+		// One clock read per batch: every command of a pipeline read at once
+		// shares its start time.
+		var batchStart time.Time
+		if observing || policy != nil || s.metrics.timed {
+			batchStart = time.Now()
+		}
 		for i := range cmds {
 			cmd := &cmds[i]
 			if len(cmd.Args) == 0 {
@@ -227,11 +283,7 @@ func (c *clientConn) clientLoop() {
 			}
 			ci := table.lookup(cmd.Args[0])
 			e := entry{cmd: ci, rw: topology.CommandKind(cmd.Args), info: c.info.Load(), slot: -1}
-			if observing || policy != nil {
-				e.start = time.Now()
-			} else if s.metrics.timed {
-				e.start = time.Now()
-			}
+			e.start = batchStart
 			c.track(ci, cmd.Args, &e)
 			if observing {
 				c.record(ci, cmd, &e)
@@ -299,7 +351,12 @@ func (c *clientConn) clientLoop() {
 				}
 				continue
 			}
-			batch = append(batch, e)
+			e.n = 1
+			if k := len(batch) - 1; k >= 0 && !observing && mergeable(&batch[k], &e) {
+				batch[k].n++
+			} else {
+				batch = append(batch, e)
+			}
 			if len(cmd.Raw) >= 64<<10 {
 				// A large command goes out as it is, without a copy.
 				c.push(batch)
@@ -324,6 +381,16 @@ func (c *clientConn) clientLoop() {
 			return
 		}
 	}
+}
+
+// mergeable reports whether e can be answered as part of prev: both plain
+// commands of the same name for the primary upstream, nothing to rewrite,
+// nothing to record per command.
+func mergeable(prev, e *entry) bool {
+	return prev.kind == entUpstream && e.kind == entUpstream && prev.up == nil && e.up == nil &&
+		prev.rw == topology.KindNone && e.rw == topology.KindNone && !prev.unpair && !e.unpair &&
+		prev.exec == nil && e.exec == nil && prev.fault == "" && e.fault == "" &&
+		prev.cmd == e.cmd && prev.start == e.start && prev.info == e.info && prev.n < 1<<30
 }
 
 // send queues the batch's entries, then writes the commands upstream. The
@@ -525,12 +592,25 @@ func (c *clientConn) drain() {
 	c.c.SetReadDeadline(time.Now())
 }
 
-// replyLoop sends replies to the client in queue order.
+// replyLoop sends replies to the client in queue order. It holds the queue
+// entry being answered (cur) outside the queue, so a pipeline of plain
+// commands costs one lock per entry, not per reply, and replies that need no
+// rewriting are copied to the client in one piece.
 func (c *clientConn) replyLoop() {
+	defer c.flushStats()
+	defer c.reportCurrent()
 	up := c.up
+	fast := c.s.cfg.Observer == nil
 	for {
-		if !c.emitReady() {
+		if c.curN == 0 && !c.next() {
 			return
+		}
+		pass := up.start // replies from pass to up.start go to the client unchanged
+		emit := func() {
+			if up.start > pass {
+				c.w.Write(up.buf[pass:up.start])
+			}
+			pass = up.start
 		}
 		for up.start < up.end {
 			n, err := up.sc.Scan(up.buf[up.start:up.end])
@@ -540,25 +620,46 @@ func (c *clientConn) replyLoop() {
 				return
 			}
 			if n == 0 {
+				emit()
 				c.streamPartial(up)
+				pass = up.start
 				break
 			}
 			reply := up.buf[up.start : up.start+n]
-			up.start += n
-			if !c.deliver(reply) {
-				return
+			if c.curN > 0 && !up.streaming && reply[0] != '-' && reply[0] != '!' && c.cur.rw == topology.KindNone {
+				up.start += n
+				if fast {
+					c.countOK()
+				} else {
+					c.complete(reply)
+				}
+			} else {
+				emit()
+				up.start += n
+				pass = up.start
+				if !c.deliver(reply) {
+					return
+				}
 			}
-			if !c.emitReady() {
-				return
+			if c.curN == 0 {
+				emit()
+				if !c.next() {
+					return
+				}
 			}
 		}
+		emit()
 		if c.w.Buffered() > 0 {
 			if err := c.w.Flush(); err != nil {
 				c.close("client write: " + err.Error())
 				return
 			}
 		}
+		c.flushStats()
 		_, err := up.readMore()
+		if c.s.metrics.timed || c.s.cfg.Observer != nil {
+			c.replyNow = time.Now()
+		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -576,36 +677,10 @@ func (c *clientConn) replyLoop() {
 	}
 }
 
-// streamPartial sends on the scanned part of a large reply that needs no
-// rewriting, so that big values pass through without being held whole.
-func (c *clientConn) streamPartial(up *upstream) {
-	scanned := up.sc.Scanned()
-	if scanned < 32<<10 {
-		return
-	}
-	if !up.streaming {
-		if up.buf[up.start] == '-' {
-			return
-		}
-		c.mu.Lock()
-		var rw topology.Kind
-		if c.qhead < len(c.q) {
-			rw = c.q[c.qhead].rw
-		}
-		c.mu.Unlock()
-		if rw != topology.KindNone {
-			return
-		}
-		up.streaming = true
-	}
-	c.w.Write(up.buf[up.start : up.start+scanned])
-	up.start += scanned
-	up.sc.Shift(scanned)
-}
-
-// emitReady sends every queue entry at the head that does not wait for the
-// primary upstream. It reports false when the connection is finished.
-func (c *clientConn) emitReady() bool {
+// next emits every queue entry at the head that does not wait for the
+// primary upstream, then takes the next entry that does as cur. It reports
+// false when the connection is finished.
+func (c *clientConn) next() bool {
 	for {
 		c.mu.Lock()
 		if c.qhead == len(c.q) {
@@ -614,6 +689,9 @@ func (c *clientConn) emitReady() bool {
 		}
 		e := &c.q[c.qhead]
 		if e.kind == entUpstream && e.up == nil && !c.unpaired {
+			c.cur, c.curN = *e, max(int(e.n), 1)
+			c.curStat = nil
+			c.popLocked()
 			c.mu.Unlock()
 			return true
 		}
@@ -646,6 +724,27 @@ func (c *clientConn) emitReady() bool {
 	}
 }
 
+// streamPartial sends on the scanned part of a large reply that needs no
+// rewriting, so that big values pass through without being held whole.
+func (c *clientConn) streamPartial(up *upstream) {
+	scanned := up.sc.Scanned()
+	if scanned < 32<<10 {
+		return
+	}
+	if !up.streaming {
+		if up.buf[up.start] == '-' || up.buf[up.start] == '!' {
+			return
+		}
+		if c.curN > 0 && c.cur.rw != topology.KindNone {
+			return
+		}
+		up.streaming = true
+	}
+	c.w.Write(up.buf[up.start : up.start+scanned])
+	up.start += scanned
+	up.sc.Shift(scanned)
+}
+
 func (c *clientConn) popLocked() {
 	e := &c.q[c.qhead]
 	if e.kind == entUpstream && e.up == nil {
@@ -663,37 +762,80 @@ func (c *clientConn) popLocked() {
 	}
 }
 
-// deliver sends one complete reply from the primary upstream.
+// deliver sends one complete reply from the primary upstream that needs a
+// look: an error (MOVED/ASK), a reply that carries addresses, the tail of a
+// streamed reply, or a reply no command waits for (pub/sub, pushes).
 func (c *clientConn) deliver(reply []byte) bool {
-	var ent entry
-	paired := false
-	c.mu.Lock()
-	if !c.unpaired && c.qhead < len(c.q) && c.q[c.qhead].kind == entUpstream && c.q[c.qhead].up == nil {
-		ent = c.q[c.qhead]
-		c.popLocked()
-		paired = true
-		if ent.unpair {
-			c.unpaired = true
-		}
-	}
-	c.mu.Unlock()
 	if c.up.streaming {
 		c.up.streaming = false
 		c.w.Write(reply)
-		if paired {
-			c.finish(&ent, []byte{'$'})
+		if c.curN > 0 {
+			c.complete([]byte{'$'})
 		}
 		return true
 	}
-	out := c.rewrite(&ent, reply, c.up.host)
+	if c.curN == 0 {
+		_, err := c.w.Write(c.rewrite(&entry{}, reply, c.up.host))
+		return err == nil || c.closeOnWriteErr(err)
+	}
+	out := c.rewrite(&c.cur, reply, c.up.host)
 	if _, err := c.w.Write(out); err != nil {
-		c.close("client write: " + err.Error())
-		return false
+		return c.closeOnWriteErr(err)
 	}
-	if paired {
-		c.finish(&ent, out)
-	}
+	c.complete(out)
 	return true
+}
+
+func (c *clientConn) closeOnWriteErr(err error) bool {
+	c.close("client write: " + err.Error())
+	return false
+}
+
+// complete records one reply of cur.
+func (c *clientConn) complete(reply []byte) {
+	c.finish(&c.cur, reply)
+	c.doneOne()
+}
+
+// countOK records one plain reply of cur on the fast path (no Observer).
+func (c *clientConn) countOK() {
+	ls := c.curStat
+	if ls == nil {
+		ls = c.stat(c.cur.cmd, 0)
+		c.curStat = ls
+	}
+	if ls.n == 0 {
+		c.dirty = append(c.dirty, ls)
+	}
+	ls.n++
+	if c.s.metrics.timed && !c.cur.start.IsZero() {
+		if lat := c.replyNow.Sub(c.cur.start); lat > 0 {
+			ls.cc.latency.Observe(lat.Seconds())
+		}
+	}
+	c.doneOne()
+}
+
+func (c *clientConn) doneOne() {
+	c.curN--
+	if c.curN == 0 {
+		if c.cur.unpair {
+			c.mu.Lock()
+			c.unpaired = true
+			c.mu.Unlock()
+		}
+		c.cur = entry{}
+	}
+}
+
+// reportCurrent reports cur's unanswered commands when the reply loop ends.
+func (c *clientConn) reportCurrent() {
+	if c.curN == 0 || c.s.cfg.Observer == nil {
+		return
+	}
+	ev := c.event(&c.cur, EventCommand, nil)
+	ev.Reason = "no reply: connection closed"
+	c.s.observe(ev)
 }
 
 // rewrite replaces real node addresses in a reply with announced ones.
@@ -729,26 +871,33 @@ func (c *clientConn) rewrite(e *entry, reply []byte, upHost string) []byte {
 // finish records a completed command in metrics and events.
 func (c *clientConn) finish(e *entry, reply []byte) {
 	s := c.s
-	name := "other"
-	if e.cmd != nil {
-		name = e.cmd.Name
-	}
-	outcome := "ok"
+	var outcome uint8 // ok
 	var first byte
 	if len(reply) > 0 {
 		first = reply[0]
 	}
 	switch {
 	case e.kind == entInjected:
-		outcome = "injected"
+		outcome = 2
 	case first == '-' || first == '!':
-		outcome = "error"
+		outcome = 1
 	}
 	var lat time.Duration
 	if !e.start.IsZero() {
-		lat = time.Since(e.start)
+		now := c.replyNow
+		if now.Before(e.start) {
+			now = time.Now()
+		}
+		lat = now.Sub(e.start)
 	}
-	s.metrics.command(c.nd.addr, name, outcome, lat)
+	ls := c.stat(e.cmd, outcome)
+	if ls.n == 0 {
+		c.dirty = append(c.dirty, ls)
+	}
+	ls.n++
+	if lat > 0 && s.metrics.timed {
+		ls.cc.latency.Observe(lat.Seconds())
+	}
 	if s.cfg.Observer == nil || e.info == nil {
 		return
 	}

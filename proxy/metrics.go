@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -58,8 +57,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// command counts one answered command.
-func (m *metrics) command(node, cmd, outcome string, lat time.Duration) {
+// counters returns the counters of one node, command and outcome.
+func (m *metrics) counters(node, cmd, outcome string) *cmdCounters {
 	k := cmdKey{node, cmd, outcome}
 	v, ok := m.cache.Load(k)
 	if !ok {
@@ -68,9 +67,5 @@ func (m *metrics) command(node, cmd, outcome string, lat time.Duration) {
 			latency: m.latency.WithLabelValues(node),
 		})
 	}
-	cc := v.(*cmdCounters)
-	cc.count.Inc()
-	if lat > 0 {
-		cc.latency.Observe(lat.Seconds())
-	}
+	return v.(*cmdCounters)
 }
