@@ -40,6 +40,7 @@ type nodeView struct {
 	release   <-chan struct{} // hang: closed when it ends
 	hangFault string
 	faults    []*Fault // command faults on this node, in Redis's order of checks
+	index     *faultIndex
 }
 
 func buildSnapshot(vc *virtual, active []*Fault, st Settings, seed uint64, now time.Time) *snapshot {
@@ -92,6 +93,7 @@ func buildSnapshot(vc *virtual, active []*Fault, st Settings, seed uint64, now t
 	}
 	for _, nv := range s.list {
 		sortByCheckOrder(nv.faults)
+		nv.index = newFaultIndex(nv.faults)
 	}
 	hang := false
 	for _, nv := range s.list {
@@ -154,7 +156,9 @@ func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 			act.Route = a.Route
 		}
 	}
-	for _, f := range nv.faults {
+	cand := nv.index.candidates(c, cmd, len(nv.faults)) // faults that may match: see index.go
+	for i := cand.next(0); i >= 0; i = cand.next(i + 1) {
+		f := nv.faults[i]
 		if !f.matcher.match(c, cmd) || !f.applies(cmd, &nv.vnode) {
 			continue
 		}

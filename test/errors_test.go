@@ -21,6 +21,7 @@ import (
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/api"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
+	"github.com/redis-chaos/redis-chaos/provision"
 	"github.com/redis-chaos/redis-chaos/proxy"
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
 	"github.com/redis-chaos/redis-chaos/test/testenv"
@@ -35,9 +36,11 @@ func TestMain(m *testing.M) {
 
 // stack is a real cluster with a proxy, a chaos engine and the control API.
 type stack struct {
-	proxy  *proxy.Server
-	engine *chaos.Engine
-	api    *api.Client
+	cluster *provision.Cluster
+	st      chaos.Settings
+	proxy   *proxy.Server
+	engine  *chaos.Engine
+	api     *api.Client
 }
 
 func startStack(tb testing.TB, seed uint64) *stack {
@@ -50,16 +53,25 @@ func startStack(tb testing.TB, seed uint64) *stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := chaos.New(chaos.Config{Settings: st, Seed: seed})
-	p := testenv.StartProxy(tb, c.Addrs(), func(pc *proxy.Config) { pc.Policy = e })
+	s := &stack{cluster: c, st: st}
+	s.proxy, s.engine = s.addProxy(tb, seed)
+	srv := httptest.NewServer(api.New(api.Config{Proxy: s.proxy, Engine: s.engine}))
+	tb.Cleanup(srv.Close)
+	s.api = api.NewClient(srv.URL, "")
+	return s
+}
+
+// addProxy starts another proxy, with its own engine, in front of the cluster.
+func (s *stack) addProxy(tb testing.TB, seed uint64) (*proxy.Server, *chaos.Engine) {
+	tb.Helper()
+	e := chaos.New(chaos.Config{Settings: s.st, Seed: seed})
+	p := testenv.StartProxy(tb, s.cluster.Addrs(), func(pc *proxy.Config) { pc.Policy = e })
 	e.SetData(p)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.Run(ctx); close(done) }()
 	tb.Cleanup(func() { cancel(); <-done })
-	srv := httptest.NewServer(api.New(api.Config{Proxy: p, Engine: e}))
-	tb.Cleanup(srv.Close)
-	return &stack{proxy: p, engine: e, api: api.NewClient(srv.URL, "")}
+	return p, e
 }
 
 // owner returns the proxy node of the master that serves key, and another master.
