@@ -115,6 +115,10 @@ faults:
 		if err := json.Unmarshal([]byte(out), &mf); err != nil || mf.Spec.AskFor.D() != 10*time.Second || mf.Spec.To != "shard:1" {
 			t.Errorf("migrate: %v %+v", err, mf.Spec)
 		}
+		out, err = cliIn(t, `{"action":"error","error":"NOREPLICAS","target":"master"}`, append([]string{"fault", "add", "--json", "-"}, apiArgs...)...)
+		if err != nil || !strings.Contains(out, "error NOREPLICAS") {
+			t.Errorf("fault add --json - (stdin): %v\n%s", err, out)
+		}
 		ls := run(t, "fault", "ls")
 		for _, want := range []string{"ID", "EXPIRES IN", id[1], lf.ID, mf.ID, "migrate to shard:1", "config", "latency 20ms±5ms"} {
 			if !strings.Contains(ls, want) {

@@ -126,7 +126,7 @@ func newScenarioRunCmd() *cobra.Command {
 				if asJSON {
 					return printJSON(out, run)
 				}
-				fmt.Fprintf(out, "follow it with: redis-chaos scenario run ... --wait, or GET /v1/runs/%s\n", run.ID)
+				fmt.Fprintf(out, "the run goes on on the proxy (GET /v1/runs/%s); --wait follows a run to its end\n", run.ID)
 				return nil
 			}
 			poll, _ := f.GetDuration("poll")
