@@ -79,25 +79,37 @@ func StatusOf(err error) int {
 // nodes its target resolved to.
 func (c *Client) AddFault(ctx context.Context, spec fault.Spec) (*chaos.Fault, error) {
 	var f chaos.Fault
-	return &f, c.do(ctx, http.MethodPost, "/v1/faults", spec, &f)
+	if err := c.do(ctx, http.MethodPost, "/v1/faults", spec, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
 }
 
 // AddFaultJSON adds a fault given as raw JSON, as a user wrote it.
 func (c *Client) AddFaultJSON(ctx context.Context, spec json.RawMessage) (*chaos.Fault, error) {
 	var f chaos.Fault
-	return &f, c.do(ctx, http.MethodPost, "/v1/faults", spec, &f)
+	if err := c.do(ctx, http.MethodPost, "/v1/faults", spec, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
 }
 
 // Faults lists the pending and active faults (GET /v1/faults).
 func (c *Client) Faults(ctx context.Context) ([]*chaos.Fault, error) {
 	var fs []*chaos.Fault
-	return fs, c.do(ctx, http.MethodGet, "/v1/faults", nil, &fs)
+	if err := c.do(ctx, http.MethodGet, "/v1/faults", nil, &fs); err != nil {
+		return nil, err
+	}
+	return fs, nil
 }
 
 // Fault returns one fault (GET /v1/faults/{id}).
 func (c *Client) Fault(ctx context.Context, id string) (*chaos.Fault, error) {
 	var f chaos.Fault
-	return &f, c.do(ctx, http.MethodGet, "/v1/faults/"+url.PathEscape(id), nil, &f)
+	if err := c.do(ctx, http.MethodGet, "/v1/faults/"+url.PathEscape(id), nil, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
 }
 
 // RemoveFault ends a fault now (DELETE /v1/faults/{id}).
@@ -117,25 +129,37 @@ func (c *Client) ClearFaults(ctx context.Context) (int, error) {
 // Scenarios lists the built-in scenarios (GET /v1/scenarios).
 func (c *Client) Scenarios(ctx context.Context) ([]ScenarioInfo, error) {
 	var out []ScenarioInfo
-	return out, c.do(ctx, http.MethodGet, "/v1/scenarios", nil, &out)
+	if err := c.do(ctx, http.MethodGet, "/v1/scenarios", nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // StartScenario starts a scenario (POST /v1/scenarios/{name}) and returns its run.
 func (c *Client) StartScenario(ctx context.Context, name string, req ScenarioRequest) (*chaos.Run, error) {
 	var r chaos.Run
-	return &r, c.do(ctx, http.MethodPost, "/v1/scenarios/"+url.PathEscape(name), req, &r)
+	if err := c.do(ctx, http.MethodPost, "/v1/scenarios/"+url.PathEscape(name), req, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // Run returns a run (GET /v1/runs/{id}).
 func (c *Client) Run(ctx context.Context, id string) (*chaos.Run, error) {
 	var r chaos.Run
-	return &r, c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id), nil, &r)
+	if err := c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id), nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // Runs lists every run (GET /v1/runs).
 func (c *Client) Runs(ctx context.Context) ([]*chaos.Run, error) {
 	var rs []*chaos.Run
-	return rs, c.do(ctx, http.MethodGet, "/v1/runs", nil, &rs)
+	if err := c.do(ctx, http.MethodGet, "/v1/runs", nil, &rs); err != nil {
+		return nil, err
+	}
+	return rs, nil
 }
 
 // Topology is GET /v1/topology as the client reads it.
