@@ -14,8 +14,13 @@ import (
 )
 
 // staticData is a fixed 3-master cluster for tests of the policy alone (the
-// end-to-end tests use a real cluster).
-type staticData struct{ t *topology.Topology }
+// end-to-end tests use a real cluster). Methods of Data it does not define
+// (the embedded nil interface) are never called by these tests: they change
+// no node.
+type staticData struct {
+	Data
+	t *topology.Topology
+}
 
 func newStaticData() *staticData {
 	t := &topology.Topology{}
@@ -38,6 +43,9 @@ func (d *staticData) Nodes() []proxy.NodeInfo {
 }
 func (d *staticData) SetDown(string, bool) error { return nil }
 func (d *staticData) ResetConns(string)          {}
+func (d *staticData) Interrupt(func(*proxy.ConnInfo, *proxy.CommandInfo, int) []byte) int {
+	return 0
+}
 
 func staticEngine() *Engine {
 	e := New(Config{Seed: 1})
