@@ -13,8 +13,9 @@ import (
 	"github.com/redis-chaos/redis-chaos/proxy"
 )
 
-// ErrClosed is returned by Run when the checker was already closed.
-var ErrClosed = errors.New("checker: closed")
+// drainInterval is how often the checker goroutine empties the queue. At
+// the default queue size it absorbs bursts of several million events/s.
+const drainInterval = 10 * time.Millisecond
 
 // Checker watches the proxy's events and reports findings. Observe is the
 // proxy's Observer; one goroutine (Run, or Start/Close) evaluates the rules.
@@ -28,6 +29,7 @@ type Checker struct {
 
 	ch      chan proxy.Event
 	flushes chan chan struct{}
+	wake    chan struct{} // the queue is half full: drain now
 	dropped atomic.Uint64
 
 	startMu sync.Mutex
@@ -35,19 +37,24 @@ type Checker struct {
 	done    chan struct{}
 	running bool
 
-	mu        sync.Mutex // guards everything below
-	clients   map[clientKey]*clientState
-	conns     map[uint64]*connState
-	findings  map[findingKey]*findingState
-	series    *seriesStore
-	nodes     nodeView
-	faultSeen map[string]time.Time // node → last sign of a fault (when Config.Faults is nil)
-	uncovered uncoveredState
-	disabled  map[string]bool
-	rules     map[string]*Rule
-	processed uint64
-	untracked uint64 // events of connections over Limits.MaxConns
-	lastNodes time.Time
+	mu         sync.Mutex // guards everything below
+	clients    map[clientKey]*clientState
+	clientsGen uint64               // bumped when a client is added or removed
+	closed     map[uint64]time.Time // connections closed recently (late tallies are ignored)
+	fp         fastPath
+	conns      map[uint64]*connState
+	findings   map[findingKey]*findingState
+	series     *seriesStore
+	nodes      nodeView
+	faultSeen  map[string]time.Time // node → last sign of a fault (when Config.Faults is nil)
+	uncovered  uncoveredState
+	disabled   map[string]bool
+	rules      map[string]*Rule
+	processed  uint64
+	tallied    uint64 // events counted by the fast path
+	held       int    // connections with a held command (activity is tracked only then)
+	untracked  uint64 // events of connections over Limits.MaxConns
+	lastNodes  time.Time
 }
 
 // New returns a Checker; start it with Run or Start.
@@ -71,7 +78,9 @@ func New(cfg Config) *Checker {
 		now:       cfg.Now,
 		ch:        make(chan proxy.Event, cfg.Limits.QueueSize),
 		flushes:   make(chan chan struct{}),
+		wake:      make(chan struct{}, 1),
 		clients:   map[clientKey]*clientState{},
+		closed:    map[uint64]time.Time{},
 		conns:     map[uint64]*connState{},
 		findings:  map[findingKey]*findingState{},
 		faultSeen: map[string]time.Time{},
@@ -102,8 +111,17 @@ func New(cfg Config) *Checker {
 // full the event is dropped and counted. It is safe for concurrent use and
 // implements proxy.Observer.
 func (k *Checker) Observe(ev proxy.Event) {
+	if k.fast(&ev) {
+		return
+	}
 	select {
 	case k.ch <- ev:
+		if len(k.ch) == cap(k.ch)/2 {
+			select {
+			case k.wake <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		k.dropped.Add(1)
 		k.m.dropped.Inc()
@@ -129,21 +147,27 @@ func (k *Checker) Run(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(k.cfg.Tick)
 	defer tick.Stop()
+	// The queue is drained on a short timer rather than by blocking on it:
+	// a send to a buffered channel nobody waits on is cheap, while waking a
+	// parked receiver for every command would cost the data path a
+	// scheduler round trip per event.
+	drain := time.NewTicker(drainInterval)
+	defer drain.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev := <-k.ch:
-			k.mu.Lock()
-			k.handle(&ev)
-			k.drainLocked(256)
-			k.mu.Unlock()
+		case <-drain.C:
+			k.drain()
+		case <-k.wake:
+			k.drain()
 		case <-tick.C:
 			k.mu.Lock()
 			k.tick(k.now())
 			k.mu.Unlock()
 		case reply := <-k.flushes:
 			k.mu.Lock()
+			k.mergeTallies()
 			k.drainLocked(-1)
 			k.tick(k.now())
 			k.mu.Unlock()
@@ -152,9 +176,25 @@ func (k *Checker) Run(ctx context.Context) error {
 	}
 }
 
+// drain folds the tallies and evaluates the queued events, releasing k.mu
+// every 1024 events so that API readers are not held up.
+func (k *Checker) drain() {
+	k.mu.Lock()
+	k.mergeTallies()
+	k.drainLocked(1024)
+	k.mu.Unlock()
+	for len(k.ch) > 0 {
+		k.mu.Lock()
+		k.drainLocked(1024)
+		k.mu.Unlock()
+	}
+}
+
 // drainLocked handles up to n queued events (all if n < 0) without waiting.
 func (k *Checker) drainLocked(n int) {
-	for i := 0; n < 0 || i < n; i++ {
+	i := 0
+	defer func() { k.m.events.Add(float64(i)) }()
+	for ; n < 0 || i < n; i++ {
 		select {
 		case ev := <-k.ch:
 			k.handle(&ev)
@@ -205,6 +245,7 @@ func (k *Checker) Flush(ctx context.Context) error {
 	k.startMu.Unlock()
 	if !running {
 		k.mu.Lock()
+		k.mergeTallies()
 		k.drainLocked(-1)
 		k.tick(k.now())
 		k.mu.Unlock()
@@ -254,6 +295,7 @@ func (k *Checker) Reset() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	clear(k.findings)
+	k.clientsGen++
 	for _, c := range k.clients {
 		c.resetRules()
 		c.findings = 0
@@ -261,6 +303,7 @@ func (k *Checker) Reset() {
 	for _, cn := range k.conns {
 		cn.resetRules()
 	}
+	k.held = 0
 }
 
 // ClientInfo describes one client for the API.
@@ -309,6 +352,7 @@ func (k *Checker) Clients() []ClientInfo {
 // Stats are the checker's own counters.
 type Stats struct {
 	Processed uint64 `json:"processed"` // events evaluated
+	Tallied   uint64 `json:"tallied"`   // of which plain commands only counted (the fast path)
 	Dropped   uint64 `json:"dropped"`   // events dropped because the queue was full
 	Untracked uint64 `json:"untracked"` // events of connections over Limits.MaxConns
 	Clients   int    `json:"clients"`
@@ -320,14 +364,13 @@ type Stats struct {
 func (k *Checker) Stats() Stats {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return Stats{Processed: k.processed, Dropped: k.dropped.Load(), Untracked: k.untracked,
+	return Stats{Processed: k.processed, Tallied: k.tallied, Dropped: k.dropped.Load(), Untracked: k.untracked,
 		Clients: len(k.clients), Conns: len(k.conns), Findings: len(k.findings)}
 }
 
 // handle evaluates one event. k.mu is held.
 func (k *Checker) handle(ev *proxy.Event) {
 	k.processed++
-	k.m.events.Inc()
 	k.series.add(ev)
 	if k.cfg.Nodes != nil && ev.Time.Sub(k.lastNodes) >= time.Second {
 		k.nodes.refresh(k.cfg.Nodes.Nodes())
@@ -351,6 +394,9 @@ func (k *Checker) handle(ev *proxy.Event) {
 	case proxy.EventHeld:
 		k.onHeld(c, cn, ev)
 	case proxy.EventClose:
+		if len(k.closed) < k.lim.MaxConns {
+			k.closed[cn.id] = ev.Time
+		}
 		k.onClose(c, cn, ev)
 		if len(cn.rc.deferred) > 0 {
 			k.settle(cn, k.owner(cn))
@@ -378,6 +424,12 @@ func (k *Checker) tick(now time.Time) {
 		}
 	}
 	k.expire(now)
+	for id, at := range k.closed {
+		if now.Sub(at) > 10*time.Second {
+			delete(k.closed, id)
+		}
+	}
+	k.updateQuiet()
 }
 
 // noteFault remembers nodes that show signs of a fault, for when no

@@ -56,6 +56,9 @@ type connState struct {
 	name   string
 	opened time.Time
 
+	owner    *clientState // cached owner(), valid while ownerGen == Checker.clientsGen
+	ownerGen uint64
+
 	cmds     int // commands seen (events)
 	replies  int // commands answered (any reply)
 	dataCmds int // keyed commands seen
@@ -120,6 +123,7 @@ func (k *Checker) move(cn *connState, ev *proxy.Event) {
 	if len(from.conns) == 0 && from.findings == 0 && from.dataCommands == 0 && from.key != (clientKey{ip: cn.ip}) &&
 		prefixOf(from.key, to.key) {
 		delete(k.clients, from.key)
+		k.clientsGen++
 	}
 }
 
@@ -139,6 +143,7 @@ func (k *Checker) clientFor(key clientKey, t time.Time) *clientState {
 		c = &clientState{key: key, id: ClientID{Addr: key.ip, LibName: key.lib, LibVer: key.ver, Name: key.name},
 			firstSeen: t, conns: map[uint64]*connState{}, nodesSeen: map[string]struct{}{}}
 		k.clients[key] = c
+		k.clientsGen++
 	}
 	if t.After(c.lastSeen) {
 		c.lastSeen = t
@@ -163,15 +168,25 @@ func (k *Checker) evictClient() bool {
 		return false
 	}
 	delete(k.clients, victim.key)
+	k.clientsGen++
 	return true
 }
 
-// owner is the client a connection's failures are charged to.
+// owner is the client a connection's failures are charged to. The answer
+// for an anonymous connection is cached until the set of clients changes.
 func (k *Checker) owner(cn *connState) *clientState {
 	c := cn.client
 	if c.key != (clientKey{ip: cn.ip}) {
 		return c
 	}
+	if cn.ownerGen == k.clientsGen && cn.owner != nil {
+		return cn.owner
+	}
+	cn.owner, cn.ownerGen = k.findOwner(cn, c), k.clientsGen
+	return cn.owner
+}
+
+func (k *Checker) findOwner(cn *connState, c *clientState) *clientState {
 	var only *clientState
 	for _, o := range k.clients {
 		if o.key.ip != cn.ip || o == c || o.key.lib == "" && o.key.name == "" {
@@ -192,6 +207,9 @@ func (k *Checker) owner(cn *connState) *clientState {
 }
 
 func (k *Checker) dropConn(cn *connState) {
+	if cn.rc.held != nil {
+		k.held--
+	}
 	delete(k.conns, cn.id)
 	delete(cn.client.conns, cn.id)
 }
@@ -201,6 +219,7 @@ func (k *Checker) expire(now time.Time) {
 	for key, c := range k.clients {
 		if len(c.conns) == 0 && c.findings == 0 && now.Sub(c.lastSeen) > k.lim.ClientIdle {
 			delete(k.clients, key)
+			k.clientsGen++
 			continue
 		}
 		c.rs.expire(k, now)

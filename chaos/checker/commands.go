@@ -28,6 +28,10 @@ var cmdFlags = func() map[string]cmdFlag {
 			t[n] |= f
 		}
 	}
+	// Plain reads (no flag): listed so that they take the fast path.
+	set(0, "GET", "MGET", "EXISTS", "TTL", "PTTL", "TYPE", "STRLEN", "GETRANGE", "HGET", "HMGET", "HGETALL", "HEXISTS",
+		"HLEN", "HKEYS", "HVALS", "LRANGE", "LLEN", "LINDEX", "SMEMBERS", "SISMEMBER", "SCARD", "ZRANGE", "ZSCORE",
+		"ZCARD", "ZRANK", "ZCOUNT", "ZRANGEBYSCORE", "XRANGE", "XLEN", "GETBIT", "BITCOUNT", "PFCOUNT", "DUMP")
 	set(fWrite, "SET", "SETEX", "PSETEX", "SETNX", "MSET", "MSETNX", "GETSET", "GETDEL", "GETEX", "DEL", "UNLINK",
 		"APPEND", "SETRANGE", "SETBIT", "BITOP", "BITFIELD", "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST",
 		"RENAME", "RENAMENX", "MOVE", "COPY", "RESTORE", "HSET", "HSETNX", "HMSET", "HDEL", "HEXPIRE", "LSET", "LREM",

@@ -153,7 +153,7 @@ func (t *Thresholds) setDefaults() {
 
 // Limits bound the checker's memory. If zero, a default is used.
 type Limits struct {
-	QueueSize      int           // events buffered between the data path and the checker [16384]
+	QueueSize      int           // events buffered between the data path and the checker [2048]
 	MaxClients     int           // clients tracked; the least recently active without findings go first [1024]
 	MaxConns       int           // connections tracked; events of others still count in the time series [65536]
 	MaxSlots       int           // redirected slots remembered per client [256]
@@ -167,7 +167,7 @@ type Limits struct {
 
 func (l *Limits) setDefaults() {
 	if l.QueueSize == 0 {
-		l.QueueSize = 16384
+		l.QueueSize = 2048
 	}
 	if l.MaxClients == 0 {
 		l.MaxClients = 1024

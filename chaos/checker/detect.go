@@ -15,8 +15,9 @@ func (k *Checker) evidence(ev *proxy.Event, note string) EvidenceEvent {
 
 func (k *Checker) onConnect(c *clientState, cn *connState, ev *proxy.Event) {
 	cn.rc.replicaAtOpen = k.nodes.isReplica(cn.node)
-	o := k.owner(cn)
-	setLatest(&o.rs.activity, cn.node, ev.Time)
+	if k.held > 0 {
+		setLatest(&k.owner(cn).rs.activity, cn.node, ev.Time)
+	}
 }
 
 func (k *Checker) onCommand(c *clientState, cn *connState, ev *proxy.Event) {
@@ -44,7 +45,9 @@ func (k *Checker) onCommand(c *clientState, cn *connState, ev *proxy.Event) {
 	if ev.Time.After(c.lastSeen) {
 		c.lastSeen = ev.Time
 	}
-	setLatest(&k.owner(cn).rs.activity, cn.node, ev.Time)
+	if k.held > 0 {
+		setLatest(&k.owner(cn).rs.activity, cn.node, ev.Time)
+	}
 
 	k.ruleRedirects(c, cn, ev, done, f)
 	k.ruleTopology(c, ev, done, failed)
@@ -60,6 +63,7 @@ func (k *Checker) onCommand(c *clientState, cn *connState, ev *proxy.Event) {
 
 	if cn.rc.held != nil {
 		cn.rc.held = nil // the held command (or one after it) was answered
+		k.held--
 	}
 	cn.rc.prevAsking = ev.Command == "ASKING"
 	cn.rc.lastCmd = ev.Time
@@ -70,6 +74,8 @@ func (k *Checker) onHeld(c *clientState, cn *connState, ev *proxy.Event) {
 	setLatest(&k.owner(cn).rs.activity, cn.node, ev.Time)
 	if f&fBlocking == 0 && cn.rc.held == nil {
 		cn.rc.held = &heldCmd{at: ev.Time, ev: k.evidence(ev, "held: the node does not answer")}
+		k.held++
+		k.fp.quiet.Store(false)
 	}
 	if f&fNonIdem != 0 {
 		k.unknownOutcome(c, cn, ev, ev.Time, "held: outcome unknown to the client")
@@ -227,6 +233,7 @@ func (k *Checker) watch(rs *ruleState, r *redirect) {
 	}
 	r.watched = true
 	rs.watch = append(rs.watch, r)
+	k.fp.quiet.Store(false)
 }
 
 // --- topology-refresh-storm
@@ -364,6 +371,7 @@ func (k *Checker) ruleWaitRetry(c *clientState, ev *proxy.Event, done time.Time)
 		}
 		evictOldest(rs.waitErrs, k.lim.MaxPending, func(w waitErr) time.Time { return w.done })
 		rs.waitErrs[ev.Hash] = waitErr{done: done, ev: k.evidence(ev, "")}
+		k.fp.quiet.Store(false)
 	}
 }
 
@@ -599,6 +607,7 @@ func (k *Checker) ruleSlow(c *clientState, cn *connState, ev *proxy.Event, done 
 	if ev.Reply != 0 && f&fBlocking == 0 && ev.Latency >= k.th.CommandTimeout && !cn.rc.timeoutReported {
 		cn.rc.slow = &sentCmd{conn: cn.id, hash: ev.Hash, sent: ev.Time, done: done,
 			ev: k.evidence(ev, "the client waited "+ev.Latency.Round(time.Millisecond).String()+" for this reply")}
+		k.fp.quiet.Store(false)
 	}
 }
 

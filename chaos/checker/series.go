@@ -48,27 +48,39 @@ func newSeriesStore(length time.Duration, maxNodes int) *seriesStore {
 	return &seriesStore{n: n, max: maxNodes, nodes: map[string]*nodeBuckets{}}
 }
 
-func (s *seriesStore) add(ev *proxy.Event) {
-	node := ev.Conn.Node
-	if node == "" {
-		return
+// addCount adds n completed commands without errors at t.
+func (s *seriesStore) addCount(node, port string, t time.Time, n int) {
+	b := s.bucket(node, port, t)
+	if b != nil {
+		b.cmds += uint32(n)
 	}
+}
+
+func (s *seriesStore) bucket(node, port string, t time.Time) *bucket {
 	nb := s.nodes[node]
 	if nb == nil {
-		if len(s.nodes) >= s.max {
-			return
+		if len(s.nodes) >= s.max || node == "" {
+			return nil
 		}
-		nb = &nodeBuckets{port: ev.Conn.Listen, b: make([]bucket, s.n)}
+		nb = &nodeBuckets{port: port, b: make([]bucket, s.n)}
 		s.nodes[node] = nb
-	}
-	t := ev.Time
-	if ev.Type == proxy.EventCommand {
-		t = t.Add(ev.Latency)
 	}
 	sec := t.Unix()
 	b := &nb.b[int(sec%int64(s.n)+int64(s.n))%s.n]
 	if b.sec != sec {
 		*b = bucket{sec: sec}
+	}
+	return b
+}
+
+func (s *seriesStore) add(ev *proxy.Event) {
+	t := ev.Time
+	if ev.Type == proxy.EventCommand {
+		t = t.Add(ev.Latency)
+	}
+	b := s.bucket(ev.Conn.Node, ev.Conn.Listen, t)
+	if b == nil {
+		return
 	}
 	switch ev.Type {
 	case proxy.EventCommand:
