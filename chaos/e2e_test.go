@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/redis-chaos/redis-chaos/chaos"
+	"github.com/redis-chaos/redis-chaos/chaos/fault"
 	"github.com/redis-chaos/redis-chaos/chaos/real"
 	"github.com/redis-chaos/redis-chaos/provision"
 	"github.com/redis-chaos/redis-chaos/proxy"
@@ -479,4 +480,56 @@ func TestClusterViewDuringMasterDown(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestBlockedClientReleased: a client blocked in BLPOP on a master's slot gets
+// CLUSTERDOWN when the cluster goes down (as Redis unblocks it), and its
+// connection keeps working afterwards.
+func TestBlockedClientReleased(t *testing.T) {
+	s := startStack(t, false, 3)
+	keys := shardKeys(t, s.proxy)
+	ctx := context.Background()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testenv.Seeds(s.proxy), MaxRetries: -1,
+		MaxRedirects: -1, ReadTimeout: 30 * time.Second})
+	defer cc.Close()
+	errc := make(chan error, 1)
+	start := time.Now()
+	go func() { errc <- cc.BLPop(ctx, 20*time.Second, keys[0]).Err() }()
+	// Wait until the proxy holds the BLPOP, then lose the majority of masters.
+	time.Sleep(200 * time.Millisecond)
+	masters := s.proxy.Topology().Masters()
+	target := masters[1].Addr + "," + masters[2].Addr
+	if _, err := s.engine.Add(fault.Spec{Action: "down", Target: target, TTL: fault.Duration(5 * time.Second)}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err == nil || !strings.HasPrefix(err.Error(), "CLUSTERDOWN") {
+			t.Fatalf("BLPOP ended with %v, want CLUSTERDOWN", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("released after %v", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the blocked client was not released")
+	}
+	// The node was asked to unblock the BLPOP: the same connection answers at once.
+	s.engine.Clear("test")
+	c := redis.NewClient(&redis.Options{Addr: proxyAddrOf(t, s, keys[0]), MaxRetries: -1, PoolSize: 1})
+	defer c.Close()
+	testenv.Eventually(t, 10*time.Second, func() error { return c.Set(ctx, keys[0]+"x", "1", 0).Err() })
+}
+
+func proxyAddrOf(t *testing.T, s *stack, key string) string {
+	slot := topology.Slot([]byte(key))
+	for _, m := range s.proxy.Topology().Masters() {
+		for _, r := range m.Slots {
+			if slot >= r.From && slot <= r.To {
+				a, _ := s.proxy.Announced(m.Addr)
+				return a
+			}
+		}
+	}
+	t.Fatalf("no owner for %s", key)
+	return ""
 }

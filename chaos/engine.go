@@ -35,6 +35,8 @@ type Data interface {
 	Nodes() []proxy.NodeInfo
 	SetDown(realAddr string, down bool) error
 	ResetConns(realAddr string)
+	// Interrupt answers blocked commands (BLPOP…) whose slot failed or moved.
+	Interrupt(decide func(info *proxy.ConnInfo, cmd *proxy.CommandInfo, slot int) []byte) int
 }
 
 // Real performs real faults on a cluster this tool provisioned (provision.Cluster
@@ -514,7 +516,12 @@ func (e *Engine) publishLocked(now time.Time) {
 			active = append(active, f)
 		}
 	}
-	e.snap.Store(buildSnapshot(e.vc, active, e.cfg.Settings, e.seed, now))
+	snap := buildSnapshot(e.vc, active, e.cfg.Settings, e.seed, now)
+	e.snap.Store(snap)
+	if snap.virtual && e.cfg.Data != nil {
+		// Redis unblocks clients blocked on a slot that fails or moves.
+		e.cfg.Data.Interrupt(snap.blockedReply)
+	}
 }
 
 // Topology returns the virtual cluster as clients see it.

@@ -336,6 +336,27 @@ func (s *snapshot) cluster(nv *nodeView, c *proxy.ConnInfo, cmd *proxy.Command) 
 	return reply("-MOVED " + strconv.Itoa(slot) + " " + o.announce + "\r\n"), true
 }
 
+// blockedReply is what Redis sends a client blocked on slot at this node when
+// the cluster changes (clusterRedirectBlockedClientIfNeeded): CLUSTERDOWN when
+// the cluster is down, MOVED when the slot has another owner; nil otherwise.
+func (s *snapshot) blockedReply(info *proxy.ConnInfo, cmd *proxy.CommandInfo, slot int) []byte {
+	nv := s.nodes[info.Node]
+	if nv == nil || slot < 0 || slot >= topology.NumSlots {
+		return nil
+	}
+	if s.fail || nv.rejoining {
+		return []byte("-CLUSTERDOWN The cluster is down\r\n")
+	}
+	owner := s.owner[slot]
+	if owner < 0 {
+		return []byte("-CLUSTERDOWN Hash slot not served\r\n")
+	}
+	if int(owner) != nv.idx {
+		return []byte("-MOVED " + strconv.Itoa(slot) + " " + s.list[owner].announce + "\r\n")
+	}
+	return nil
+}
+
 func reply(s string) proxy.Action { return proxy.Action{Kind: proxy.Reply, Reply: []byte(s)} }
 
 // matcher is a compiled Match.

@@ -3,9 +3,11 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"hash/maphash"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,6 +151,13 @@ type clientConn struct {
 	cur      entry      // the entry being answered by the primary upstream
 	curN     int        // replies cur still waits for
 	curStat  *localStat // cur's ok count
+	discard  int        // replies of interrupted blocking commands still to drop
+
+	// A blocking command waiting for its reply (slot+1; 0: none), and the
+	// reply that Interrupt asks to answer it with instead.
+	blocked    atomic.Int64
+	blockedCmd atomic.Pointer[CommandInfo]
+	interrupt  atomic.Pointer[[]byte]
 }
 
 type statKey struct {
@@ -287,6 +296,12 @@ func (c *clientConn) clientLoop() {
 			c.track(ci, cmd.Args, &e)
 			if observing {
 				c.record(ci, cmd, &e)
+			} else if ci != nil && ci.Blocking {
+				e.slot = slotOf(ci, cmd.Args)
+			}
+			if ci != nil && ci.Blocking {
+				c.blockedCmd.Store(ci)
+				c.blocked.Store(int64(e.slot) + 1)
 			}
 			route := ""
 			if policy != nil {
@@ -390,7 +405,8 @@ func mergeable(prev, e *entry) bool {
 	return prev.kind == entUpstream && e.kind == entUpstream && prev.up == nil && e.up == nil &&
 		prev.rw == topology.KindNone && e.rw == topology.KindNone && !prev.unpair && !e.unpair &&
 		prev.exec == nil && e.exec == nil && prev.fault == "" && e.fault == "" &&
-		prev.cmd == e.cmd && prev.start == e.start && prev.info == e.info && prev.n < 1<<30
+		prev.cmd == e.cmd && prev.start == e.start && prev.info == e.info && prev.n < 1<<30 &&
+		(e.cmd == nil || !e.cmd.Blocking)
 }
 
 // send queues the batch's entries, then writes the commands upstream. The
@@ -626,6 +642,14 @@ func (c *clientConn) replyLoop() {
 				break
 			}
 			reply := up.buf[up.start : up.start+n]
+			if c.discard > 0 && !up.streaming {
+				// The late reply of an interrupted blocking command.
+				emit()
+				up.start += n
+				pass = up.start
+				c.discard--
+				continue
+			}
 			if c.curN > 0 && !up.streaming && reply[0] != '-' && reply[0] != '!' && c.cur.rw == topology.KindNone {
 				up.start += n
 				if fast {
@@ -664,6 +688,7 @@ func (c *clientConn) replyLoop() {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				up.c.SetReadDeadline(time.Time{})
+				c.applyInterrupt()
 				continue
 			}
 			select {
@@ -819,6 +844,10 @@ func (c *clientConn) countOK() {
 func (c *clientConn) doneOne() {
 	c.curN--
 	if c.curN == 0 {
+		if c.blocked.Load() != 0 {
+			c.blocked.Store(0)
+			c.interrupt.Store(nil)
+		}
 		if c.cur.unpair {
 			c.mu.Lock()
 			c.unpaired = true
@@ -826,6 +855,30 @@ func (c *clientConn) doneOne() {
 		}
 		c.cur = entry{}
 	}
+}
+
+// applyInterrupt answers a blocked command with the reply Interrupt set, as
+// Redis does for a client blocked on a slot that failed or moved; the node's
+// own late reply is dropped, and the node is asked to unblock the command.
+func (c *clientConn) applyInterrupt() {
+	r := c.interrupt.Swap(nil)
+	if r == nil {
+		return
+	}
+	if c.curN == 0 && !c.next() {
+		return
+	}
+	if c.curN == 0 || c.cur.cmd == nil || !c.cur.cmd.Blocking {
+		return
+	}
+	c.w.Write(*r)
+	c.w.Flush()
+	inj := c.cur
+	inj.kind = entInjected
+	c.finish(&inj, *r)
+	c.discard++
+	c.doneOne()
+	c.s.unblock(c.up)
 }
 
 // reportCurrent reports cur's unanswered commands when the reply loop ends.
@@ -981,4 +1034,71 @@ func (s *Server) observe(ev Event) {
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.Observe(ev)
 	}
+}
+
+// Interrupt offers every connection blocked in a blocking command (BLPOP…)
+// to decide: decide returns the reply to answer it with now (e.g.
+// "-CLUSTERDOWN …", "-MOVED …"), or nil to leave it blocked. It returns how
+// many were interrupted.
+func (s *Server) Interrupt(decide func(info *ConnInfo, cmd *CommandInfo, slot int) []byte) int {
+	s.mu.Lock()
+	var blocked []*clientConn
+	for c := range s.conns {
+		if c.blocked.Load() != 0 {
+			blocked = append(blocked, c)
+		}
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range blocked {
+		b := c.blocked.Load()
+		ci := c.blockedCmd.Load()
+		if b == 0 || ci == nil {
+			continue
+		}
+		r := decide(c.info.Load(), ci, int(b-1))
+		if r == nil {
+			continue
+		}
+		c.interrupt.Store(&r)
+		if c.up != nil {
+			c.up.c.SetReadDeadline(time.Now())
+		}
+		n++
+	}
+	return n
+}
+
+// unblock asks the node to unblock the command waiting on one upstream
+// connection (CLIENT UNBLOCK of the connection's client id, found by its
+// address in CLIENT LIST). Without it the next commands of that client would
+// wait for the blocking command's own timeout.
+func (s *Server) unblock(up *upstream) {
+	local := up.c.LocalAddr().String()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		cl := s.controlClient(up.addr)
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DialTimeout)
+		defer cancel()
+		list, err := cl.ClientList(ctx).Result()
+		if err != nil {
+			s.log.Warn("CLIENT LIST for unblock", "node", up.addr, "err", err)
+			return
+		}
+		for _, line := range strings.Split(list, "\n") {
+			if !strings.Contains(line, " addr="+local+" ") {
+				continue
+			}
+			for _, f := range strings.Fields(line) {
+				if id, ok := strings.CutPrefix(f, "id="); ok {
+					if err := cl.Do(ctx, "CLIENT", "UNBLOCK", id).Err(); err != nil {
+						s.log.Warn("CLIENT UNBLOCK", "node", up.addr, "err", err)
+					}
+					return
+				}
+			}
+		}
+	}()
 }
