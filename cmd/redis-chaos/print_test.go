@@ -18,7 +18,7 @@ func TestPrintFindings(t *testing.T) {
 	fs := []api.Finding{
 		{Rule: "slow-reconnect", Severity: "low", Title: "reconnects slowly", Count: 1, FirstSeen: now, LastSeen: now},
 		{Rule: "retry-storm", Severity: "high", Title: "retries without backoff", Count: 40, FirstSeen: now, LastSeen: now.Add(time.Second),
-			Client: api.FindingClient{Addr: "10.0.0.7", LibName: "go-redis", LibVer: "9.23.0", Name: "app"},
+			Client:      api.FindingClient{Addr: "10.0.0.7", LibName: "go-redis", LibVer: "9.23.0", Name: "app"},
 			Explanation: "why", Correct: "how", Remedy: "fix", Remedies: map[string]string{"jedis": "j", "go-redis": "g"}},
 	}
 	var b bytes.Buffer
