@@ -1,0 +1,232 @@
+// Package report turns a chaos run — its scenarios and fault windows, the
+// traffic per node and the checker's findings — into a JSON document, JUnit
+// XML for CI (one test case per scenario × rule) and a self-contained HTML
+// page with a timeline chart.
+//
+//	r := report.Build(ck, report.Run{Name: "ci", Mode: "simulate", Start: start, End: time.Now()},
+//		scenarios, report.NodesFrom(srv.Nodes()))
+//	r.FailOn = checker.Medium
+//	err := report.WriteFiles("reports/", r) // report.json, junit.xml, report.html
+//
+// A saved report.json can be read back with ReadJSON and rendered again.
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/redis-chaos/redis-chaos/chaos/checker"
+	"github.com/redis-chaos/redis-chaos/proxy"
+)
+
+// Version is the version of the JSON document.
+const Version = 1
+
+// Report is one run.
+type Report struct {
+	Version   int                  `json:"version"`
+	Run       Run                  `json:"run"`
+	Nodes     []Node               `json:"nodes"`
+	Scenarios []Scenario           `json:"scenarios"`
+	Series    []checker.NodeSeries `json:"series"` // traffic per node, 1 s buckets, Run.Start to Run.End
+	Findings  []checker.Finding    `json:"findings"`
+	Clients   []checker.ClientInfo `json:"clients"`
+	Rules     []RuleRef            `json:"rules"` // the catalogue the run was checked against
+	// FailOn is the severity from which a finding fails the run (and its
+	// JUnit test case); empty means any finding of severity low or more.
+	FailOn checker.Severity `json:"fail_on,omitempty"`
+}
+
+// Run describes the run.
+type Run struct {
+	ID       string        `json:"id,omitempty"`
+	Name     string        `json:"name"`
+	Mode     string        `json:"mode,omitempty"` // simulate or real
+	Seed     uint64        `json:"seed,omitempty"`
+	Start    time.Time     `json:"start"`
+	End      time.Time     `json:"end"`
+	Command  []string      `json:"command,omitempty"`   // the application's test command
+	ExitCode *int          `json:"exit_code,omitempty"` // its exit status, when it ran
+	Seeds    []string      `json:"seeds,omitempty"`     // addresses given to the application
+	Checker  checker.Stats `json:"checker"`
+}
+
+// Duration is the run's length.
+func (r Run) Duration() time.Duration { return r.End.Sub(r.Start) }
+
+// Node is one cluster node as the run saw it.
+type Node struct {
+	Addr     string `json:"addr"`     // real address
+	Announce string `json:"announce"` // proxy address told to clients
+	ID       string `json:"id,omitempty"`
+	Role     string `json:"role,omitempty"`
+	MasterID string `json:"master_id,omitempty"`
+}
+
+// NodesFrom converts the proxy's node list.
+func NodesFrom(ns []proxy.NodeInfo) []Node {
+	out := make([]Node, 0, len(ns))
+	for _, n := range ns {
+		out = append(out, Node{Addr: n.Addr, Announce: n.Announce, ID: n.ID, Role: n.Role, MasterID: n.MasterID})
+	}
+	return out
+}
+
+// Scenario is one scenario (or one step of a plan) of the run.
+type Scenario struct {
+	Name   string                `json:"name"`
+	Detail string                `json:"detail,omitempty"` // what fails
+	Expect string                `json:"expect,omitempty"` // what a safe client should observe
+	Start  time.Time             `json:"start"`
+	End    time.Time             `json:"end"`
+	Phases []Phase               `json:"phases,omitempty"`
+	Faults []checker.FaultWindow `json:"faults,omitempty"`
+}
+
+// Phase is a part of a scenario (inject, hold, recover).
+type Phase struct {
+	Name  string    `json:"name"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// RuleRef names a rule of the catalogue.
+type RuleRef struct {
+	ID       string           `json:"id"`
+	Severity checker.Severity `json:"severity"`
+	Title    string           `json:"title"`
+}
+
+// Build collects a report from a checker. Findings, clients and the traffic
+// series come from the checker; flush it first (Checker.Flush) so that the
+// last events are in.
+func Build(ck *checker.Checker, run Run, scenarios []Scenario, nodes []Node) *Report {
+	if run.End.IsZero() {
+		run.End = time.Now()
+	}
+	run.Checker = ck.Stats()
+	r := &Report{
+		Version:   Version,
+		Run:       run,
+		Nodes:     nodes,
+		Scenarios: scenarios,
+		Series:    ck.Series(run.Start, run.End),
+		Findings:  ck.Findings(),
+		Clients:   ck.Clients(),
+	}
+	r.normalize()
+	return r
+}
+
+// normalize fills defaults and sorts, so that a report reads the same after
+// a JSON round trip.
+func (r *Report) normalize() {
+	if r.Version == 0 {
+		r.Version = Version
+	}
+	if len(r.Rules) == 0 {
+		for _, rule := range checker.Rules() {
+			r.Rules = append(r.Rules, RuleRef{ID: rule.ID, Severity: rule.Severity, Title: rule.Title})
+		}
+	}
+	sort.SliceStable(r.Scenarios, func(i, j int) bool { return r.Scenarios[i].Start.Before(r.Scenarios[j].Start) })
+	sort.SliceStable(r.Nodes, func(i, j int) bool { return r.Nodes[i].Announce < r.Nodes[j].Announce })
+}
+
+// failOn returns the effective threshold.
+func (r *Report) failOn() checker.Severity {
+	if r.FailOn == "" {
+		return checker.Low
+	}
+	return r.FailOn
+}
+
+// Failed reports whether a finding reaches FailOn.
+func (r *Report) Failed() bool {
+	for i := range r.Findings {
+		if r.Findings[i].Severity.AtLeast(r.failOn()) {
+			return true
+		}
+	}
+	return false
+}
+
+// During reports whether a finding occurred during [from, to]: one of its
+// evidence events falls inside (or, without evidence, its first/last seen
+// overlap).
+func During(f *checker.Finding, from, to time.Time) bool {
+	for _, e := range f.Evidence {
+		if !e.Time.Before(from) && !e.Time.After(to) {
+			return true
+		}
+	}
+	if len(f.Evidence) == 0 {
+		return !f.FirstSeen.After(to) && !f.LastSeen.Before(from)
+	}
+	return false
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// ReadJSON reads a report written by WriteJSON.
+func ReadJSON(rd io.Reader) (*Report, error) {
+	var r Report
+	if err := json.NewDecoder(rd).Decode(&r); err != nil {
+		return nil, fmt.Errorf("report: read JSON: %w", err)
+	}
+	if r.Version > Version {
+		return nil, fmt.Errorf("report: version %d is newer than this program's %d", r.Version, Version)
+	}
+	r.normalize()
+	return &r, nil
+}
+
+// Files written by WriteFiles.
+const (
+	FileJSON  = "report.json"
+	FileJUnit = "junit.xml"
+	FileHTML  = "report.html"
+)
+
+// WriteFiles writes report.json, junit.xml and report.html into dir.
+func WriteFiles(dir string, r *Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	var errs []error
+	for name, write := range map[string]func(io.Writer) error{
+		FileJSON: r.WriteJSON, FileJUnit: r.WriteJUnit, FileHTML: r.WriteHTML,
+	} {
+		errs = append(errs, writeFile(filepath.Join(dir, name), write))
+	}
+	return errors.Join(errs...)
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("report: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("report: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
