@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/api"
+	"github.com/redis-chaos/redis-chaos/chaos/checker"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
 	"github.com/redis-chaos/redis-chaos/proxy"
 )
@@ -106,6 +108,7 @@ type runtime struct {
 	api       *http.Server
 	apiLn     net.Listener
 	handler   *api.Handler
+	checker   *checker.Checker
 	log       *slog.Logger
 	served    chan error
 	engineErr chan error
@@ -142,8 +145,11 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		Logger:     log,
 		Registerer: reg,
 	})
+	nodes := &nodeSource{}
+	ck := checker.New(checker.Config{Faults: engineFaults{eng}, Nodes: nodes, Logger: log, Registerer: reg})
 	srv, err := proxy.New(proxy.Config{
 		Policy:          eng,
+		Observer:        ck,
 		Seeds:           seeds,
 		ListenHost:      v.GetString("listen-host"),
 		AnnounceHost:    v.GetString("announce-host"),
@@ -166,11 +172,14 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		return nil, err
 	}
 	eng.SetData(srv)
+	nodes.p.Store(srv)
+	ck.Start()
 	engCtx, stopEng := context.WithCancel(context.Background())
 	h := api.New(api.Config{Proxy: srv, Gatherer: reg, Token: token, Engine: eng, Logger: log})
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	rt := &runtime{proxy: srv, engine: eng, api: hs, apiLn: apiLn, handler: h, log: log,
+	ck.Routes(h) // GET|DELETE /v1/findings, GET /v1/clients, GET /v1/rules
+	rt := &runtime{proxy: srv, engine: eng, api: hs, apiLn: apiLn, handler: h, checker: ck, log: log,
 		served: make(chan error, 1), engineErr: make(chan error, 1), stopEng: stopEng}
 	go func() { rt.engineErr <- eng.Run(engCtx) }()
 	go func() { rt.served <- hs.Serve(apiLn) }()
@@ -219,5 +228,40 @@ func (rt *runtime) stop() error {
 	<-rt.engineErr
 	rt.api.Shutdown(ctx)
 	<-rt.served
-	return rt.proxy.Shutdown(ctx)
+	err := rt.proxy.Shutdown(ctx)
+	rt.checker.Close()
+	return err
+}
+
+// nodeSource hands the proxy to the checker once it exists (the proxy takes
+// the checker as its Observer, so it is created after it).
+type nodeSource struct{ p atomic.Pointer[proxy.Server] }
+
+func (n *nodeSource) Nodes() []proxy.NodeInfo {
+	if p := n.p.Load(); p != nil {
+		return p.Nodes()
+	}
+	return nil
+}
+
+// engineFaults tells the checker which of the engine's faults are active.
+type engineFaults struct{ e *chaos.Engine }
+
+func (f engineFaults) Active(now time.Time) []checker.FaultWindow {
+	var out []checker.FaultWindow
+	for _, x := range f.e.List() {
+		if x.State == "active" && !now.Before(x.Starts) {
+			out = append(out, faultWindow(x))
+		}
+	}
+	return out
+}
+
+// faultWindow is a fault as the checker and the reports see it.
+func faultWindow(x *chaos.Fault) checker.FaultWindow {
+	w := checker.FaultWindow{ID: x.ID, Action: string(x.Spec.Action), Nodes: x.Nodes, Start: x.Starts, Detail: x.Spec.Error}
+	if x.State != "active" && x.State != "pending" {
+		w.End = x.Expires
+	}
+	return w
 }

@@ -1,0 +1,688 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/redis-chaos/redis-chaos/chaos"
+	"github.com/redis-chaos/redis-chaos/chaos/checker"
+	"github.com/redis-chaos/redis-chaos/chaos/fault"
+	"github.com/redis-chaos/redis-chaos/chaos/real"
+	"github.com/redis-chaos/redis-chaos/chaos/report"
+	"github.com/redis-chaos/redis-chaos/provision"
+)
+
+// Exit codes of redis-chaos run (documented in the README; CI scripts rely on them).
+const (
+	exitOK          = 0   // CMD succeeded and no finding reaches --fail-on
+	exitUsage       = 1   // bad flags or config, or redis-chaos itself failed
+	exitCommand     = 2   // CMD failed (and no finding reaches --fail-on)
+	exitFindings    = 3   // findings at or above --fail-on (whether CMD failed or not)
+	exitInterrupted = 130 // SIGINT/SIGTERM: CMD stopped, faults reverted, cluster stopped
+)
+
+func init() { subcommands = append(subcommands, newRunCmd) }
+
+func newRunCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run [--scenarios a,b | --plan plan.yaml] [flags] -- CMD [ARGS…]",
+		Short: "CI entry point: run CMD against a faulty cluster, play scenarios, write reports, fail on findings",
+		Long: `Provision a local cluster (or use --upstream), start the proxy in front of it, run
+CMD with REDIS_CLUSTER_ADDRS (the proxy's addresses, comma separated) and
+REDIS_CHAOS_API (the control API's URL) in its environment, and play the
+scenarios (each inject → hold → recover, in order) or the plan while CMD runs.
+When CMD exits, report.json, junit.xml and report.html are written to
+--report-dir.
+
+Exit codes:
+  0    CMD succeeded and no finding reaches --fail-on
+  1    usage or configuration error, or redis-chaos itself failed
+  2    CMD failed (its exit status is printed) and no finding reaches --fail-on
+  3    findings at or above --fail-on (whether CMD failed or not)
+  130  interrupted (SIGINT/SIGTERM): CMD stopped, faults reverted, cluster stopped`,
+		Example: `  redis-chaos run --scenarios replica-down,master-down -- go test ./integration/...
+  redis-chaos run --plan plan.yaml --fail-on medium --report-dir out -- ./app-smoke-test
+  redis-chaos run --upstream 10.0.0.5:6379 --scenarios hang --loop -- ./load-test --duration 2m`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := settings(cmd)
+			if err != nil {
+				return usageErr(err)
+			}
+			return runRun(cmd, v, args)
+		},
+	}
+	cmd.Flags().SetInterspersed(false) // CMD's own flags are CMD's
+	f := cmd.Flags()
+	f.String("scenarios", "", "built-in scenarios to play in order, comma separated (redis-chaos scenario ls)")
+	f.String("plan", "", "YAML plan to play instead of --scenarios (steps at offsets, each a scenario or a fault)")
+	f.String("mode", "simulate", "simulate, or real (the embedded cluster only)")
+	f.String("upstream", "", "use this existing cluster (seed addresses, comma separated) instead of provisioning one; simulate only")
+	f.String("report-dir", "redis-chaos-report", "where report.json, junit.xml and report.html are written")
+	f.String("fail-on", "high", "fail (exit 3) on findings of this severity or more: high, medium, low, info")
+	f.Duration("hold", 0, "how long each scenario's faults are held (default: the scenario's)")
+	f.Duration("recover", 0, "how long each scenario watches the recovery (default: 2×node-timeout+2s)")
+	f.Duration("warmup", time.Second, "time CMD gets to connect before the first fault")
+	f.Bool("loop", false, "play the scenario list (or the plan) again and again until CMD exits")
+	f.Duration("progress", time.Second, "progress update interval on stderr (plain lines every 5× this when not a terminal)")
+	f.Duration("kill-after", 10*time.Second, "after Ctrl-C, how long CMD gets after SIGTERM before SIGKILL")
+	addProxyFlags(cmd)
+	addClusterFlags(cmd)
+	return cmd
+}
+
+func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// runOptions are run's settings, checked before anything starts.
+type runOptions struct {
+	scenarios []string
+	plan      *chaos.Plan
+	mode      string
+	upstream  []string
+	reportDir string
+	failOn    checker.Severity
+	hold      time.Duration
+	recover   time.Duration
+	warmup    time.Duration
+	loop      bool
+	progress  time.Duration
+	killAfter time.Duration
+	command   []string
+}
+
+func parseRunOptions(v *viper.Viper, args []string) (*runOptions, error) {
+	o := &runOptions{
+		scenarios: splitList(v.GetString("scenarios")),
+		mode:      v.GetString("mode"),
+		upstream:  splitList(v.GetString("upstream")),
+		reportDir: v.GetString("report-dir"),
+		hold:      v.GetDuration("hold"),
+		recover:   v.GetDuration("recover"),
+		warmup:    v.GetDuration("warmup"),
+		loop:      v.GetBool("loop"),
+		progress:  v.GetDuration("progress"),
+		killAfter: v.GetDuration("kill-after"),
+		command:   args,
+	}
+	sev, err := checker.ParseSeverity(v.GetString("fail-on"))
+	if err != nil {
+		return nil, fmt.Errorf("--fail-on: %w", err)
+	}
+	o.failOn = sev
+	switch o.mode {
+	case "simulate", "real":
+	default:
+		return nil, fmt.Errorf("--mode %q: want simulate or real", o.mode)
+	}
+	if o.mode == "real" && len(o.upstream) > 0 {
+		return nil, errors.New("--mode real: refused with --upstream (real faults only on the cluster redis-chaos provisions)")
+	}
+	planFile := v.GetString("plan")
+	switch {
+	case planFile != "" && len(o.scenarios) > 0:
+		return nil, errors.New("--scenarios and --plan: give one or the other")
+	case planFile == "" && len(o.scenarios) == 0:
+		return nil, errors.New("--scenarios or --plan is required (redis-chaos scenario ls lists the scenarios)")
+	case planFile != "":
+		b, err := os.ReadFile(planFile)
+		if err != nil {
+			return nil, fmt.Errorf("--plan: %w", err)
+		}
+		p, err := chaos.ParsePlan(b, fault.Limits{DefaultTTL: v.GetDuration("default-ttl"), MaxTTL: v.GetDuration("max-ttl")})
+		if err != nil {
+			return nil, fmt.Errorf("--plan %s: %w", planFile, err)
+		}
+		if o.loop {
+			p.Loop = true
+		}
+		o.plan = p
+	}
+	for _, s := range o.scenarios {
+		sc, ok := chaos.Scenarios[s]
+		if !ok {
+			return nil, fmt.Errorf("--scenarios: unknown scenario %q (redis-chaos scenario ls lists them)", s)
+		}
+		if o.mode == "real" && !sc.Real {
+			return nil, fmt.Errorf("--scenarios: %s has no real mode", s)
+		}
+	}
+	if o.reportDir == "" {
+		return nil, errors.New("--report-dir must not be empty")
+	}
+	if len(o.command) == 0 {
+		return nil, errors.New("no command: redis-chaos run [flags] -- CMD [ARGS…]")
+	}
+	if _, err := exec.LookPath(o.command[0]); err != nil {
+		return nil, fmt.Errorf("command %q: %w", o.command[0], err)
+	}
+	return o, nil
+}
+
+func runRun(cmd *cobra.Command, v *viper.Viper, args []string) error {
+	o, err := parseRunOptions(v, args)
+	if err != nil {
+		return usageErr(err)
+	}
+	ctx := cmd.Context()
+	stderr := cmd.ErrOrStderr()
+	log := newLogger(v, stderr)
+	began := time.Now()
+
+	// The cluster: provisioned here (stopped on every way out), or --upstream.
+	seeds := o.upstream
+	var realFaults chaos.Real
+	if len(seeds) == 0 {
+		cfg, err := clusterConfig(v)
+		if err != nil {
+			return usageErr(err)
+		}
+		if err := cfg.CheckPorts(); err != nil {
+			return usageErr(err)
+		}
+		cfg.Logger = log
+		fmt.Fprintf(stderr, "redis-chaos: starting a %d-node cluster (%d shards × %d replicas)...\n",
+			cfg.Shards*(1+max(cfg.Replicas, 0)), cfg.Shards, max(cfg.Replicas, 0))
+		cl, err := provision.Start(ctx, cfg)
+		if err != nil {
+			if ctx.Err() != nil {
+				return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
+			}
+			return usageErr(err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if err := cl.Stop(sctx); err != nil {
+				log.Warn("stopping the cluster", "err", err)
+			}
+			fmt.Fprintln(stderr, "redis-chaos: cluster stopped")
+		}()
+		seeds = cl.Addrs()
+		realFaults = real.New(cl)
+	}
+	rt, err := startProxy(ctx, v, seeds, realFaults)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
+		}
+		return usageErr(err)
+	}
+	stopped := false
+	stopProxy := func() {
+		if !stopped {
+			stopped = true
+			if err := rt.stop(); err != nil {
+				log.Warn("stopping the proxy", "err", err)
+			}
+		}
+	}
+	defer stopProxy()
+
+	var announced []string
+	for _, n := range rt.proxy.Nodes() {
+		announced = append(announced, n.Announce)
+	}
+	apiURL := "http://" + rt.apiLn.Addr().String()
+	fmt.Fprintf(stderr, "redis-chaos: ready in %.1fs; REDIS_CLUSTER_ADDRS=%s REDIS_CHAOS_API=%s\n",
+		time.Since(began).Seconds(), strings.Join(announced, ","), apiURL)
+	fmt.Fprintf(stderr, "redis-chaos: running %s\n", strings.Join(o.command, " "))
+
+	// The command, in its own process group so that Ctrl-C reaches all of it.
+	c := exec.Command(o.command[0], o.command[1:]...)
+	c.Env = append(os.Environ(), "REDIS_CLUSTER_ADDRS="+strings.Join(announced, ","), "REDIS_CHAOS_API="+apiURL)
+	if tok := v.GetString("api-token"); tok != "" {
+		c.Env = append(c.Env, "REDIS_CHAOS_API_TOKEN="+tok)
+	}
+	c.Stdin = cmd.InOrStdin()
+	c.Stdout = cmd.OutOrStdout()
+	c.Stderr = stderr
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	if err := c.Start(); err != nil {
+		return usageErr(fmt.Errorf("start %s: %w", o.command[0], err))
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+
+	// The player: scenarios or the plan, while the command runs.
+	pl := &player{eng: rt.engine, o: o, log: log}
+	playCtx, stopPlay := context.WithCancel(context.Background())
+	playDone := make(chan struct{})
+	go func() { defer close(playDone); pl.play(playCtx) }()
+
+	// Progress on stderr until the command exits or we are interrupted.
+	pr := &progress{w: stderr, tty: isTerminal(stderr), pl: pl, rt: rt, start: start}
+	tick := time.NewTicker(max(o.progress, 100*time.Millisecond))
+	var waitErr error
+	interrupted := false
+loop:
+	for n := 0; ; n++ {
+		select {
+		case waitErr = <-exited:
+			break loop
+		case <-ctx.Done():
+			interrupted = true
+			pr.clear()
+			fmt.Fprintln(stderr, "redis-chaos: interrupted: stopping the command, reverting faults")
+			waitErr = stopGroup(c, exited, o.killAfter)
+			break loop
+		case <-tick.C:
+			pr.show(n)
+		}
+	}
+	tick.Stop()
+	pr.clear()
+	end := time.Now()
+	stopPlay()
+	<-playDone
+	rt.engine.StopRuns()
+	rt.engine.Clear("run ended")
+
+	code := exitCode(waitErr)
+	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	rt.checker.Flush(fctx)
+	cancel()
+	rep := report.Build(rt.checker, report.Run{
+		Name:     runName(o),
+		Mode:     o.mode,
+		Seed:     rt.engine.Seed(),
+		Start:    start,
+		End:      end,
+		Command:  o.command,
+		ExitCode: &code,
+		Seeds:    announced,
+	}, pl.scenarios(end), report.NodesFrom(rt.proxy.Nodes()))
+	rep.FailOn = o.failOn
+	stopProxy()
+	werr := report.WriteFiles(o.reportDir, rep)
+	if werr != nil {
+		log.Error("writing the reports", "err", werr)
+	} else {
+		fmt.Fprintf(stderr, "redis-chaos: reports in %s (%s, %s, %s)\n", o.reportDir, report.FileJSON, report.FileJUnit, report.FileHTML)
+	}
+	summarize(stderr, rep, o.failOn)
+
+	switch {
+	case interrupted:
+		return &exitError{code: exitInterrupted, err: errors.New("interrupted; faults reverted, cluster stopped")}
+	case rep.Failed():
+		n := 0
+		for i := range rep.Findings {
+			if rep.Findings[i].Severity.AtLeast(o.failOn) {
+				n++
+			}
+		}
+		msg := fmt.Sprintf("%d finding(s) at or above --fail-on %s", n, o.failOn)
+		if code != 0 {
+			msg += fmt.Sprintf(" (and the command failed: %s)", describeExit(waitErr))
+		}
+		return &exitError{code: exitFindings, err: errors.New(msg)}
+	case code != 0:
+		return &exitError{code: exitCommand, err: fmt.Errorf("the command failed: %s", describeExit(waitErr))}
+	case werr != nil:
+		return usageErr(werr)
+	}
+	fmt.Fprintln(stderr, "redis-chaos: PASS")
+	return nil
+}
+
+func runName(o *runOptions) string {
+	if o.plan != nil {
+		if o.plan.Name != "" {
+			return "plan " + o.plan.Name
+		}
+		return "plan"
+	}
+	return strings.Join(o.scenarios, ",")
+}
+
+// stopGroup sends SIGTERM to the command's process group, then SIGKILL after
+// grace, and returns the command's wait error.
+func stopGroup(c *exec.Cmd, exited chan error, grace time.Duration) error {
+	pgid := c.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case err := <-exited:
+		syscall.Kill(-pgid, syscall.SIGKILL) // whatever of the group is left
+		return err
+	case <-t.C:
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		return <-exited
+	}
+}
+
+// exitCode is the command's exit status (128+signal when killed).
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func describeExit(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "killed by " + ws.Signal().String()
+		}
+		return fmt.Sprintf("exit status %d", ee.ExitCode())
+	}
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+func summarize(w io.Writer, r *report.Report, failOn checker.Severity) {
+	if len(r.Findings) == 0 {
+		fmt.Fprintln(w, "redis-chaos: no findings")
+		return
+	}
+	fmt.Fprintf(w, "redis-chaos: %d finding(s):\n", len(r.Findings))
+	for _, f := range r.Findings {
+		mark := " "
+		if f.Severity.AtLeast(failOn) {
+			mark = "✗"
+		}
+		fmt.Fprintf(w, "  %s %-6s %-26s %s ×%d\n", mark, f.Severity, f.Rule, f.Client, f.Count)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// player plays the scenarios or the plan and remembers the runs.
+type player struct {
+	eng *chaos.Engine
+	o   *runOptions
+	log *slog.Logger
+
+	mu      sync.Mutex
+	current string // what is playing, for the progress line
+	runs    []string
+	plan    string // the plan's run id
+	errs    []string
+}
+
+func (p *player) setCurrent(s string) {
+	p.mu.Lock()
+	p.current = s
+	p.mu.Unlock()
+}
+
+func (p *player) play(ctx context.Context) {
+	if !sleepCtx(ctx, p.o.warmup) {
+		return
+	}
+	if p.o.plan != nil {
+		r, err := p.eng.StartPlan(p.o.plan, chaos.RunOptions{Mode: p.o.mode})
+		if err != nil {
+			p.fail("plan", err)
+			return
+		}
+		p.mu.Lock()
+		p.plan = r.ID
+		p.mu.Unlock()
+		p.wait(ctx, r.ID)
+		return
+	}
+	for cycle := 1; ; cycle++ {
+		for _, name := range p.o.scenarios {
+			if ctx.Err() != nil {
+				return
+			}
+			r, err := p.eng.StartScenario(name, chaos.RunOptions{Mode: p.o.mode, Hold: p.o.hold, Recover: p.o.recover})
+			if err != nil {
+				p.fail(name, err)
+				continue
+			}
+			p.mu.Lock()
+			p.runs = append(p.runs, r.ID)
+			p.mu.Unlock()
+			p.wait(ctx, r.ID)
+		}
+		if !p.o.loop {
+			p.setCurrent("")
+			return
+		}
+	}
+}
+
+func (p *player) fail(name string, err error) {
+	p.log.Error("run: cannot start", "what", name, "err", err)
+	p.mu.Lock()
+	p.errs = append(p.errs, name+": "+err.Error())
+	p.mu.Unlock()
+}
+
+// wait follows a run until it is done or ctx ends (the run is stopped then).
+func (p *player) wait(ctx context.Context, id string) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		r, err := p.eng.GetRun(id)
+		if err != nil || r.State != "running" {
+			return
+		}
+		p.setCurrent(id)
+		select {
+		case <-ctx.Done():
+			p.eng.StopRun(id)
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// status describes what is playing: "master-down hold 3.2s left".
+func (p *player) status() string {
+	p.mu.Lock()
+	id := p.current
+	p.mu.Unlock()
+	if id == "" {
+		return "no fault"
+	}
+	r, err := p.eng.GetRun(id)
+	if err != nil || r.State != "running" {
+		return "between scenarios"
+	}
+	s := r.Scenario
+	if len(r.Phases) > 0 {
+		ph := r.Phases[len(r.Phases)-1]
+		s += " " + ph.Name
+		if left := p.phaseLeft(r, ph); left > 0 {
+			s += fmt.Sprintf(" (%s left)", left.Round(100*time.Millisecond))
+		}
+	}
+	return s
+}
+
+func (p *player) phaseLeft(r *chaos.Run, ph chaos.Phase) time.Duration {
+	var d time.Duration
+	switch ph.Name {
+	case "hold":
+		d = p.o.hold
+		if d <= 0 {
+			if sc, ok := chaos.Scenarios[r.Scenario]; ok {
+				d = sc.Hold
+			}
+		}
+	case "recover":
+		d = p.o.recover
+		if d <= 0 {
+			d = 2*p.eng.Settings().NodeTimeout + 2*time.Second
+		}
+	default:
+		return 0
+	}
+	return time.Until(ph.Start.Add(d))
+}
+
+// scenarios are the runs played, as the report shows them.
+func (p *player) scenarios(end time.Time) []report.Scenario {
+	p.mu.Lock()
+	ids := append([]string(nil), p.runs...)
+	plan := p.plan
+	p.mu.Unlock()
+	var out []report.Scenario
+	if plan != "" { // the plan's scenario steps are runs of their own
+		for _, r := range p.eng.Runs() {
+			if r.ID != plan && !strings.HasPrefix(r.Scenario, "plan:") {
+				ids = append(ids, r.ID)
+			}
+		}
+		if r, err := p.eng.GetRun(plan); err == nil {
+			sc := toScenario(r, end)
+			var own []*chaos.Fault
+			for _, f := range r.Faults {
+				if f.Source == "plan:"+r.ID {
+					own = append(own, f)
+				}
+			}
+			sc.Faults = windows(own, r, end)
+			out = append(out, sc)
+		}
+	}
+	for _, id := range ids {
+		if r, err := p.eng.GetRun(id); err == nil {
+			out = append(out, toScenario(r, end))
+		}
+	}
+	return out
+}
+
+func toScenario(r *chaos.Run, end time.Time) report.Scenario {
+	sc := report.Scenario{Name: r.Scenario, Expect: r.Expect, Start: r.Started, End: r.Ended}
+	if sc.End.IsZero() || sc.End.After(end) {
+		sc.End = end
+	}
+	if s, ok := chaos.Scenarios[r.Scenario]; ok {
+		sc.Detail = s.Summary
+	}
+	if len(r.Nodes) > 0 {
+		sc.Detail = strings.TrimPrefix(sc.Detail+"; nodes "+strings.Join(r.Nodes, ", "), "; ")
+	}
+	if r.State != "done" {
+		sc.Detail += " (" + r.State
+		if r.Error != "" {
+			sc.Detail += ": " + r.Error
+		}
+		sc.Detail += ")"
+	}
+	for _, ph := range r.Phases {
+		e := ph.End
+		if e.IsZero() || e.After(sc.End) {
+			e = sc.End
+		}
+		sc.Phases = append(sc.Phases, report.Phase{Name: ph.Name, Start: ph.Start, End: e})
+	}
+	if !strings.HasPrefix(r.Scenario, "plan:") {
+		sc.Faults = windows(r.Faults, r, end)
+	}
+	return sc
+}
+
+// windows are a run's faults with their end: the start of the recover phase
+// for a scenario, else the fault's expiry or the run's end.
+func windows(fs []*chaos.Fault, r *chaos.Run, end time.Time) []checker.FaultWindow {
+	stop := r.Ended
+	for _, ph := range r.Phases {
+		if ph.Name == "recover" {
+			stop = ph.Start
+		}
+	}
+	if stop.IsZero() || stop.After(end) {
+		stop = end
+	}
+	out := make([]checker.FaultWindow, 0, len(fs))
+	for _, f := range fs {
+		w := faultWindow(f)
+		w.End = stop
+		if !f.Expires.IsZero() && f.Expires.Before(stop) {
+			w.End = f.Expires
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// progress prints the run's state on stderr: one line rewritten in place on
+// a terminal, plain lines otherwise.
+type progress struct {
+	w     io.Writer
+	tty   bool
+	pl    *player
+	rt    *runtime
+	start time.Time
+	shown bool
+}
+
+func (p *progress) show(n int) {
+	if !p.tty && n%5 != 4 {
+		return
+	}
+	now := time.Now()
+	var cmds, errs int
+	for _, s := range p.rt.checker.Series(p.start, now) {
+		for _, pt := range s.Points {
+			cmds += pt.Commands
+			errs += pt.Errors
+		}
+	}
+	line := fmt.Sprintf("redis-chaos: %s  %s  commands %d  errors %d  findings %d",
+		now.Sub(p.start).Round(time.Second), p.pl.status(), cmds, errs, p.rt.checker.Stats().Findings)
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		p.shown = true
+		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+func (p *progress) clear() {
+	if p.tty && p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.shown = false
+	}
+}
