@@ -162,14 +162,14 @@ func (r *Report) chart() string {
 		x0, x1 := x(f.Start), x(orEnd(f.End, end))
 		c := faultColor(f.Action)
 		ly := float64(yFaults) + float64(lanes[i])*laneH
-		fmt.Fprintf(&b, `<g class="fault-window"><title>%s</title>`, esc(faultTitle(f, start)))
+		fmt.Fprintf(&b, `<g class="fault-window"><title>%s</title>`, esc(r.faultTitle(f, start)))
 		fmt.Fprintf(&b, `<rect class="fault" data-fault="%s" data-action="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="0.12"/>`,
 			esc(f.ID), esc(f.Action), x0, ly, math.Max(x1-x0, 1.5), float64(yErr+errH)-ly, c)
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="0.88" stroke="#fff" stroke-width="0.6"/>`,
 			x0, ly, math.Max(x1-x0, 1.5), laneH, c)
 		if laneH >= 10 {
 			fmt.Fprintf(&b, `<text class="band light" x="%.1f" y="%.1f" font-size="%.1f">%s</text>`, x0+4, ly+laneH*0.72,
-				math.Min(11, laneH*0.75), esc(fit(f.Action+" "+shortNodes(f.Nodes), x1-x0-8)))
+				math.Min(11, laneH*0.75), esc(fit(f.Action+" "+r.shortNodes(f.Nodes), x1-x0-8)))
 		}
 		b.WriteString(`</g>`)
 	}
@@ -225,7 +225,7 @@ func (r *Report) chart() string {
 		for _, e := range f.Evidence {
 			times = append(times, e.Time)
 		}
-		label := -1.0 // the number goes right of the finding's first cluster of markers
+		label := -1.0 // the number goes left of the finding's first marker
 		for _, t := range times {
 			if t.Before(start) || t.After(end) {
 				continue
@@ -239,14 +239,14 @@ func (r *Report) chart() string {
 				esc(f.Rule), f.Severity, i+1, esc(f.Rule), f.Severity, esc(f.Client.String()), offset(t, start))
 			fmt.Fprintf(&b, `<path d="M%.1f %.1f l5 5 l-5 5 l-5 -5 z" fill="%s" stroke="#fff" stroke-width="0.8"/>`, px, cy-5, sevColor(f.Severity))
 			b.WriteString(`</g>`)
-			if label < 0 || px-label < 14 {
-				label = math.Max(label, px)
+			if label < 0 {
+				label = px
 			}
 			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s" stroke-opacity="0.35" stroke-dasharray="2 3"/>`,
 				px, px, yThr, yErr+errH, sevColor(f.Severity))
 		}
 		if label >= 0 {
-			fmt.Fprintf(&b, `<text class="num" x="%.1f" y="%.1f">%d</text>`, label+7, cy+4, i+1)
+			fmt.Fprintf(&b, `<text class="num" x="%.1f" y="%.1f" text-anchor="end">%d</text>`, math.Max(label-7, padL-3), cy+4, i+1)
 		}
 	}
 
@@ -286,15 +286,38 @@ func fit(s string, width float64) string {
 	return s[:n-1] + "…"
 }
 
-func shortNodes(nodes []string) string {
+// shortNodes names nodes by the proxy address clients use.
+func (r *Report) shortNodes(nodes []string) string {
 	if len(nodes) > 3 {
 		return fmt.Sprintf("%d nodes", len(nodes))
 	}
-	return strings.Join(nodes, " ")
+	var out []string
+	for _, n := range nodes {
+		out = append(out, r.announce(n))
+	}
+	return strings.Join(out, " ")
 }
 
-func faultTitle(f checker.FaultWindow, start time.Time) string {
-	s := fmt.Sprintf("fault %s: %s on %s from %s", f.ID, f.Action, strings.Join(f.Nodes, ", "), offset(f.Start, start))
+// announce returns the proxy address of a real node, or the address itself.
+func (r *Report) announce(addr string) string {
+	for _, n := range r.Nodes {
+		if n.Addr == addr && n.Announce != "" {
+			return n.Announce
+		}
+	}
+	return addr
+}
+
+func (r *Report) faultTitle(f checker.FaultWindow, start time.Time) string {
+	var nodes []string
+	for _, n := range f.Nodes {
+		if a := r.announce(n); a != n {
+			nodes = append(nodes, a+" ("+n+")")
+		} else {
+			nodes = append(nodes, n)
+		}
+	}
+	s := fmt.Sprintf("fault %s: %s on %s from %s", f.ID, f.Action, strings.Join(nodes, ", "), offset(f.Start, start))
 	if !f.End.IsZero() {
 		s += " to " + offset(f.End, start)
 	}

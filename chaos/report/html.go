@@ -61,10 +61,10 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"join":   strings.Join,
 	"sev":    func(s checker.Severity) string { return string(s) },
 	"inc":    func(i int) int { return i + 1 },
-	"faults": func(sc Scenario) string {
+	"faults": func(sc Scenario, r *Report) string {
 		var parts []string
 		for _, f := range sc.Faults {
-			parts = append(parts, f.Action+" "+strings.Join(f.Nodes, ", "))
+			parts = append(parts, f.Action+" "+r.shortNodes(f.Nodes))
 		}
 		return strings.Join(parts, "; ")
 	},
@@ -144,7 +144,7 @@ pre { white-space: pre-wrap; margin: 6px 0 0; font-size: 12px; background: #f6f8
 <tr><th>scenario</th><th>window</th><th>faults</th><th>phases</th><th>a safe client</th></tr>
 {{range .R.Scenarios}}<tr><td class="rule">{{.Name}}{{with .Detail}}<div class="muted">{{.}}</div>{{end}}</td>
 <td class="mono">{{offset .Start $.R}} – {{offset .End $.R}}</td>
-<td class="mono">{{faults .}}</td>
+<td class="mono">{{faults . $.R}}</td>
 <td>{{range $i, $p := .Phases}}{{if $i}}, {{end}}{{$p.Name}} {{offset $p.Start $.R}}{{end}}</td>
 <td>{{.Expect}}</td></tr>{{end}}
 </table>

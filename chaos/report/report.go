@@ -120,8 +120,29 @@ func Build(ck *checker.Checker, run Run, scenarios []Scenario, nodes []Node) *Re
 		Findings:  ck.Findings(),
 		Clients:   ck.Clients(),
 	}
+	r.fillSeries()
 	r.normalize()
 	return r
+}
+
+// fillSeries gives every node a series, zeros for nodes without traffic, so
+// that the chart has one line per node.
+func (r *Report) fillSeries() {
+	have := map[string]bool{}
+	for _, s := range r.Series {
+		have[s.Node] = true
+	}
+	for _, n := range r.Nodes {
+		if have[n.Addr] {
+			continue
+		}
+		s := checker.NodeSeries{Node: n.Addr, Port: n.Announce}
+		for t := r.Run.Start.Truncate(time.Second); !t.After(r.Run.End); t = t.Add(time.Second) {
+			s.Points = append(s.Points, checker.Point{Time: t.UTC()})
+		}
+		r.Series = append(r.Series, s)
+	}
+	sort.Slice(r.Series, func(i, j int) bool { return r.Series[i].Node < r.Series[j].Node })
 }
 
 // normalize fills defaults and sorts, so that a report reads the same after
