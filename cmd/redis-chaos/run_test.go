@@ -1,0 +1,403 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis-chaos/redis-chaos/chaos/report"
+	"github.com/redis-chaos/redis-chaos/test/testenv"
+)
+
+// These are the end-to-end tests of redis-chaos run (issue 6): a real cluster,
+// the proxy, the example application of test/app, scenarios, reports and exit
+// codes. Holds are short and the node timeout is 1s to keep them quick.
+
+func needRedis(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("needs redis-server")
+	}
+	if testing.Short() {
+		t.Skip("end-to-end: skipped with -short")
+	}
+}
+
+// goBuild builds a package of this module into dir and returns the binary.
+func goBuild(t *testing.T, dir, pkg, name string) string {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// buildApp builds the example application of test/app.
+func buildApp(t *testing.T) string {
+	t.Helper()
+	return goBuild(t, t.TempDir(), "../../test/app", "app")
+}
+
+// runIn runs the root command in-process and returns its output and exit code
+// (as main would exit).
+func runIn(t *testing.T, timeout time.Duration, args ...string) (string, int) {
+	t.Helper()
+	cmd := newRootCmd()
+	out := &syncBuffer{}
+	cmd.SetOut(out)
+	cmd.SetErr(out)
+	cmd.SetIn(strings.NewReader(""))
+	cmd.SetArgs(args)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return out.String(), 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return out.String() + "\nerror: " + err.Error(), ee.code
+	}
+	return out.String() + "\nerror: " + err.Error(), 1
+}
+
+// runArgs are the flags every test run uses: free ports, quick failure
+// detection, quiet logs.
+func runArgs(t *testing.T, reportDir string) []string {
+	return []string{"run", "--base-port", strconv.Itoa(testenv.FreeBasePort(t, 9)),
+		"--cluster-base-port", strconv.Itoa(testenv.FreeBasePort(t, 9)), "--api", "127.0.0.1:0",
+		"--node-timeout", "1s", "--log-level", "warn", "--report-dir", reportDir, "--progress", "500ms"}
+}
+
+func TestRunWellBehavedApp(t *testing.T) {
+	needRedis(t)
+	app := buildApp(t)
+	dir := filepath.Join(t.TempDir(), "reports")
+	args := append(runArgs(t, dir), "--scenarios", "replica-down,master-down", "--hold", "2s",
+		"--", app, "--duration", "16s")
+	out, code := runIn(t, 2*time.Minute, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0:\n%s", code, out)
+	}
+	for _, want := range []string{"REDIS_CLUSTER_ADDRS=127.0.0.1:", "replica-down hold", "master-down", "app: OK", "PASS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// report.json: the run, both scenarios with their faults, the traffic.
+	f, err := os.Open(filepath.Join(dir, report.FileJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := report.ReadJSON(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Run.ExitCode == nil || *r.Run.ExitCode != 0 || len(r.Run.Seeds) != 9 || r.Run.Command[0] != app {
+		t.Errorf("run: exit %v seeds %v command %v", r.Run.ExitCode, r.Run.Seeds, r.Run.Command)
+	}
+	var names []string
+	for _, sc := range r.Scenarios {
+		names = append(names, sc.Name)
+		if len(sc.Faults) == 0 || sc.Faults[0].End.IsZero() || len(sc.Phases) < 3 {
+			t.Errorf("scenario %s: faults %+v phases %+v", sc.Name, sc.Faults, sc.Phases)
+		}
+	}
+	if strings.Join(names, ",") != "replica-down,master-down" {
+		t.Errorf("scenarios %v", names)
+	}
+	cmds := 0
+	for _, s := range r.Series {
+		for _, p := range s.Points {
+			cmds += p.Commands
+		}
+	}
+	if cmds < 100 {
+		t.Errorf("the report saw %d commands", cmds)
+	}
+
+	// junit.xml parses, with a test case per scenario.
+	b, err := os.ReadFile(filepath.Join(dir, report.FileJUnit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites report.JUnitSuites
+	if err := xml.Unmarshal(b, &suites); err != nil {
+		t.Fatalf("junit.xml: %v\n%s", err, b)
+	}
+	if !bytes.Contains(b, []byte("replica-down")) || !bytes.Contains(b, []byte("master-down")) {
+		t.Errorf("junit.xml lacks the scenarios:\n%s", b)
+	}
+
+	// report.html: self-contained, with the timeline chart.
+	h, err := os.ReadFile(filepath.Join(dir, report.FileHTML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(h, []byte("<svg")) || !bytes.Contains(h, []byte("master-down")) {
+		t.Errorf("report.html has no chart or lacks the scenarios (%d bytes)", len(h))
+	}
+
+	// redis-chaos report renders the saved run again.
+	for _, format := range []string{"junit", "html", "json"} {
+		out, err := cli(t, "report", "--from", dir, "--format", format)
+		if err != nil {
+			t.Fatalf("report --format %s: %v\n%s", format, err, out)
+		}
+		switch format {
+		case "junit":
+			if err := xml.Unmarshal([]byte(out), &suites); err != nil {
+				t.Errorf("report --format junit: %v", err)
+			}
+		case "html":
+			if !strings.Contains(out, "<svg") {
+				t.Errorf("report --format html: no chart")
+			}
+		case "json":
+			if _, err := report.ReadJSON(strings.NewReader(out)); err != nil {
+				t.Errorf("report --format json: %v", err)
+			}
+		}
+	}
+	if out, err := cli(t, "report", "--from", dir, "--format", "pdf"); err == nil {
+		t.Errorf("report --format pdf: no error:\n%s", out)
+	}
+}
+
+func TestRunUnsafeAppFindings(t *testing.T) {
+	needRedis(t)
+	app := buildApp(t)
+	dir := filepath.Join(t.TempDir(), "reports")
+	// No timeouts against a hung master: the app waits on it for longer than
+	// the checker's command timeout (10s).
+	args := append(runArgs(t, dir), "--scenarios", "hang", "--hold", "12s",
+		"--", app, "--duration", "16s", "--no-timeouts")
+	out, code := runIn(t, 2*time.Minute, args...)
+	if code != exitFindings {
+		t.Fatalf("exit %d, want %d (findings):\n%s", code, exitFindings, out)
+	}
+	if !strings.Contains(out, "no-command-timeout") {
+		t.Errorf("output does not name the rule:\n%s", out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, report.FileJUnit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("<failure")) || !bytes.Contains(b, []byte("no-command-timeout")) {
+		t.Errorf("junit.xml has no failure for the finding:\n%s", b)
+	}
+}
+
+func TestRunCommandFails(t *testing.T) {
+	needRedis(t)
+	app := buildApp(t)
+	cl := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: time.Second})
+	for _, tt := range []struct {
+		name    string
+		command []string
+		want    string
+	}{
+		{"false", []string{"false"}, "exit status 1"},
+		{"app with a bad flag", []string{app, "--no-such-flag"}, "exit status 2"},
+		{"app without a cluster", []string{"env", "REDIS_CLUSTER_ADDRS=", app}, "exit status 2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "reports")
+			args := append(runArgs(t, dir), "--upstream", cl.Seed(), "--scenarios", "replica-down", "--")
+			out, code := runIn(t, time.Minute, append(args, tt.command...)...)
+			if code != exitCommand {
+				t.Fatalf("exit %d, want %d:\n%s", code, exitCommand, out)
+			}
+			if !strings.Contains(out, tt.want) {
+				t.Errorf("output lacks the command's status %q:\n%s", tt.want, out)
+			}
+			if _, err := os.Stat(filepath.Join(dir, report.FileJSON)); err != nil {
+				t.Errorf("no report after a failed command: %v", err)
+			}
+		})
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	plan := filepath.Join(t.TempDir(), "plan.yaml")
+	if err := os.WriteFile(plan, []byte("steps:\n  - at: 0s\n    scenario: nope\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", []string{"--scenarios", "replica-down"}, "requires at least 1 arg"},
+		{"no scenarios", []string{"--", "true"}, "--scenarios or --plan is required"},
+		{"both", []string{"--scenarios", "replica-down", "--plan", plan, "--", "true"}, "one or the other"},
+		{"unknown scenario", []string{"--scenarios", "replica-down,bogus", "--", "true"}, `unknown scenario "bogus"`},
+		{"bad plan", []string{"--plan", plan, "--", "true"}, "steps[0].scenario"},
+		{"bad fail-on", []string{"--scenarios", "hang", "--fail-on", "severe", "--", "true"}, "--fail-on"},
+		{"bad mode", []string{"--scenarios", "hang", "--mode", "fake", "--", "true"}, "--mode"},
+		{"real on upstream", []string{"--scenarios", "master-down", "--mode", "real", "--upstream", "127.0.0.1:1", "--", "true"}, "refused with --upstream"},
+		{"missing command", []string{"--scenarios", "hang", "--", "/nonexistent/app"}, "/nonexistent/app"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, code := runIn(t, 10*time.Second, append([]string{"run"}, tt.args...)...)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d:\n%s", code, exitUsage, out)
+			}
+			if !strings.Contains(out, tt.want) {
+				t.Errorf("output lacks %q:\n%s", tt.want, out)
+			}
+		})
+	}
+}
+
+// TestRunInterrupt sends SIGINT to a redis-chaos run process in the middle of
+// a scenario: the app, the cluster and the proxy must all be gone, and the
+// faults reverted.
+func TestRunInterrupt(t *testing.T) {
+	needRedis(t)
+	bin := t.TempDir()
+	rc := goBuild(t, bin, ".", "redis-chaos")
+	app := goBuild(t, bin, "../../test/app", "app")
+	pidFile := filepath.Join(t.TempDir(), "app.pid")
+	clusterBase := testenv.FreeBasePort(t, 9)
+	args := []string{"run", "--base-port", strconv.Itoa(testenv.FreeBasePort(t, 9)),
+		"--cluster-base-port", strconv.Itoa(clusterBase), "--api", "127.0.0.1:0", "--node-timeout", "1s",
+		"--log-level", "info", "--report-dir", filepath.Join(t.TempDir(), "reports"), "--progress", "200ms",
+		"--warmup", "500ms", "--scenarios", "master-down", "--hold", "60s",
+		"--", "sh", "-c", `echo $$ > "$0"; exec "$1" --duration 2m`, pidFile, app}
+	cmd := exec.Command(rc, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var log syncBuffer
+	holding := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			log.Write([]byte(sc.Text() + "\n"))
+			if !signalled && strings.Contains(sc.Text(), "master-down hold") {
+				signalled = true
+				close(holding)
+			}
+		}
+		done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	select {
+	case <-holding:
+	case err := <-done:
+		t.Fatalf("run ended before the scenario held: %v\n%s", err, log.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the scenario did not start:\n%s", log.String())
+	}
+	nodes := redisPIDs(t, clusterBase, 9)
+	if len(nodes) != 9 {
+		t.Fatalf("found %d redis-server processes on ports %d+, want 9", len(nodes), clusterBase)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appPID, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || !alive(appPID) {
+		t.Fatalf("app pid %q: %v", b, err)
+	}
+
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err = <-done:
+	case <-time.After(40 * time.Second):
+		t.Fatalf("run did not exit after SIGINT:\n%s", log.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Errorf("exit %v, want %d", err, exitInterrupted)
+	}
+	out := log.String()
+	for _, want := range []string{"interrupted", "state=removed", "cluster stopped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if alive(appPID) {
+		t.Errorf("the app (pid %d) is still running", appPID)
+	}
+	for _, pid := range nodes {
+		if alive(pid) {
+			t.Errorf("redis-server pid %d is still running", pid)
+		}
+	}
+}
+
+// redisPIDs finds the redis-server processes listening on base..base+n-1.
+func redisPIDs(t *testing.T, base, n int) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skip("needs /proc")
+	}
+	ports := map[string]bool{}
+	for i := range n {
+		ports[":"+strconv.Itoa(base+i)] = true
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(b, []byte("redis-server")) {
+			continue
+		}
+		for _, f := range strings.Fields(strings.ReplaceAll(string(b), "\x00", " ")) {
+			if i := strings.LastIndex(f, ":"); i >= 0 && ports[f[i:]] {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// alive reports whether pid is a running process (a zombie is not).
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	if i := strings.LastIndex(s, ")"); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}
