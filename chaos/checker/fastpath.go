@@ -77,7 +77,7 @@ func (k *Checker) fast(ev *proxy.Event) bool {
 	if ev.Type != proxy.EventCommand || ev.Reply == '-' || ev.Reply == 0 || ev.Fault != "" || slow ||
 		ev.Queued >= k.th.ReplayBurst {
 		if ev.Type == proxy.EventHeld || ev.Reply == '-' || slow {
-			fp.loud.Store(t)
+			fp.loud.Store(t + int64(ev.Latency)) // from when the reply was seen
 		}
 		return false
 	}

@@ -45,3 +45,20 @@ func TestFastPath(t *testing.T) {
 		t.Fatalf("%d events queued after an error, want 2", n)
 	}
 }
+
+func TestFastPathSlowHandshake(t *testing.T) {
+	// A PING answered after 1 s, then a GET read while it was outstanding:
+	// the GET must reach the rules (reply-desync-risk), not a tally.
+	now := time.Now()
+	k := New(Config{Now: func() time.Time { return now }})
+	k.Flush(context.Background())
+	info := proxy.ConnInfo{ID: 9, Node: "10.0.0.1:30001", Listen: "127.0.0.1:7001",
+		Client: &net.TCPAddr{IP: net.IPv4(10, 1, 1, 1), Port: 5001}, Since: now.Add(-time.Minute)}
+	k.Observe(proxy.Event{Type: proxy.EventCommand, Time: now, Conn: info, Command: "PING", Slot: -1, Reply: '+',
+		Latency: time.Second + time.Millisecond})
+	k.Observe(proxy.Event{Type: proxy.EventCommand, Time: now.Add(time.Second), Conn: info, Command: "GET", Key: "k",
+		Slot: 5, Reply: '$', Queued: 1})
+	if n := len(k.ch); n != 2 {
+		t.Fatalf("%d events queued, want 2", n)
+	}
+}
