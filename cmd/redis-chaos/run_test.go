@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/redis-chaos/redis-chaos/chaos/fault"
 	"github.com/redis-chaos/redis-chaos/chaos/report"
 	"github.com/redis-chaos/redis-chaos/test/testenv"
 )
@@ -400,4 +403,40 @@ func alive(pid int) bool {
 		return s[i+2] != 'Z'
 	}
 	return true
+}
+
+// TestSidecarConfigMap checks the config file in the ConfigMap of
+// configs/k8s-sidecar.yaml as the proxy reads it: known keys, valid faults.
+func TestSidecarConfigMap(t *testing.T) {
+	b, err := os.ReadFile("../../configs/k8s-sidecar.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var d struct {
+			Kind string            `yaml:"kind"`
+			Data map[string]string `yaml:"data"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Kind == "ConfigMap" {
+			text = d.Data["config.yaml"]
+		}
+	}
+	if text == "" {
+		t.Fatal("no ConfigMap with config.yaml")
+	}
+	file := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list, err := readConfigFaults(file, configKeys(), fault.Limits{DefaultTTL: 5 * time.Minute, MaxTTL: time.Hour})
+	if err != nil {
+		t.Fatalf("the ConfigMap's config.yaml: %v", err)
+	}
+	if len(list) == 0 {
+		t.Error("the ConfigMap has no faults")
+	}
 }
