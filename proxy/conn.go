@@ -76,6 +76,9 @@ type upstream struct {
 func (u *upstream) readMore() (int, error) {
 	if u.start == u.end {
 		u.start, u.end = 0, 0
+		if len(u.buf) > 64<<10 {
+			u.buf = make([]byte, upstreamBufSize)
+		}
 	} else if u.start > 0 && u.end == len(u.buf) {
 		n := copy(u.buf, u.buf[u.start:u.end])
 		u.start, u.end = 0, n
@@ -112,7 +115,9 @@ func (u *upstream) readReply() ([]byte, error) {
 	}
 }
 
-const upstreamBufSize = 16 << 10
+// Buffers start small so that idle connections cost little; they grow with
+// what passes through and shrink back once a large reply is gone.
+const upstreamBufSize = 4 << 10
 
 var hashSeed = maphash.MakeSeed()
 
@@ -232,7 +237,7 @@ func (c *clientConn) serve() {
 		return
 	}
 	c.up = up
-	c.w = bufio.NewWriterSize(c.c, 32<<10)
+	c.w = bufio.NewWriterSize(c.c, 16<<10)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -48,7 +48,7 @@ type CommandReader struct {
 
 // NewCommandReader returns a reader of client commands from r.
 func NewCommandReader(r io.Reader) *CommandReader {
-	return &CommandReader{r: r, buf: make([]byte, 16<<10)}
+	return &CommandReader{r: r, buf: make([]byte, 4<<10)}
 }
 
 // Read returns the next batch: every complete command in the buffer, reading
@@ -86,7 +86,7 @@ func (cr *CommandReader) fill() error {
 	if cr.start == cr.end {
 		cr.start, cr.end = 0, 0
 		if len(cr.buf) > 64<<10 { // give back the memory of a large command
-			cr.buf = make([]byte, 16<<10)
+			cr.buf = make([]byte, 4<<10)
 		}
 	} else if cr.start > 0 {
 		n := copy(cr.buf, cr.buf[cr.start:cr.end])
