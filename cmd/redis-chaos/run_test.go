@@ -8,15 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
@@ -438,5 +441,52 @@ func TestSidecarConfigMap(t *testing.T) {
 	}
 	if len(list) == 0 {
 		t.Error("the ConfigMap has no faults")
+	}
+}
+
+var seedLine = regexp.MustCompile(`seed address for applications: (\S+)`)
+
+// TestProxyChecker: the checker is wired into the proxy (it sees clients) and
+// its routes are on the control API.
+func TestProxyChecker(t *testing.T) {
+	needRedis(t)
+	cl := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: time.Second})
+	b, addr := startProxyCLI(t, cl.Seed())
+	m := seedLine.FindStringSubmatch(b.out.String())
+	if m == nil {
+		t.Fatalf("no seed address:\n%s", b.out.String())
+	}
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(m[1], ","), ClientName: "checker-wired"})
+	defer c.Close()
+	if err := c.Set(t.Context(), "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) string {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %s\n%s", path, resp.Status, body)
+		}
+		return string(body)
+	}
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if body := get("/v1/clients"); !strings.Contains(body, "checker-wired") {
+			return fmt.Errorf("GET /v1/clients lacks the client: %s", body)
+		}
+		return nil
+	})
+	if body := get("/v1/rules"); !strings.Contains(body, "no-command-timeout") {
+		t.Errorf("GET /v1/rules: %s", body)
+	}
+	if body := get("/metrics"); !strings.Contains(body, "redis_chaos_findings_total") {
+		t.Error("/metrics lacks redis_chaos_findings_total")
+	}
+	out, err := cli(t, "findings", "--api", addr)
+	if err != nil || !strings.Contains(out, "no findings") {
+		t.Errorf("findings: %v\n%s", err, out)
 	}
 }
