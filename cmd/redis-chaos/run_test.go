@@ -85,7 +85,7 @@ func runIn(t *testing.T, timeout time.Duration, args ...string) (string, int) {
 // detection, quiet logs.
 func runArgs(t *testing.T, reportDir string) []string {
 	return []string{"run", "--base-port", strconv.Itoa(testenv.FreeBasePort(t, 9)),
-		"--cluster-base-port", strconv.Itoa(testenv.FreeBasePort(t, 9)), "--api", "127.0.0.1:0",
+		"--cluster-base-port", strconv.Itoa(clusterTestBase(t, 9)), "--api", "127.0.0.1:0",
 		"--node-timeout", "1s", "--log-level", "warn", "--report-dir", reportDir, "--progress", "500ms"}
 }
 
@@ -281,7 +281,7 @@ func TestRunInterrupt(t *testing.T) {
 	rc := goBuild(t, bin, ".", "redis-chaos")
 	app := goBuild(t, bin, "../../test/app", "app")
 	pidFile := filepath.Join(t.TempDir(), "app.pid")
-	clusterBase := testenv.FreeBasePort(t, 9)
+	clusterBase := clusterTestBase(t, 9) // bus ports below the ephemeral range
 	args := []string{"run", "--base-port", strconv.Itoa(testenv.FreeBasePort(t, 9)),
 		"--cluster-base-port", strconv.Itoa(clusterBase), "--api", "127.0.0.1:0", "--node-timeout", "1s",
 		"--log-level", "info", "--report-dir", filepath.Join(t.TempDir(), "reports"), "--progress", "200ms",
