@@ -16,16 +16,20 @@
 //
 // # Data path
 //
-//	proxy connection goroutines                     checker goroutine (Run)
-//	  │ Observe(ev): select { ch <- ev; default: drop++ }
-//	  ▼
-//	[ bounded channel, Limits.QueueSize ] ──▶ handle(ev) ──▶ connections → clients → rules ──▶ findings
-//	                                          tick (Config.Tick) ──▶ time-based rules (timeouts, follow-ups)
+//	proxy connection goroutines                   checker goroutine (Run)
+//	  │ Observe(ev), never blocks
+//	  ├─ plain command while quiet ─▶ tally[conn] (one atomic add) ──┐
+//	  └─ anything else ─▶ [bounded queue] (full: drop, count) ───────┴─▶ every 10 ms (or half full):
+//	                                                                     fold tallies, handle(ev) →
+//	                                                                     connections → clients → rules → findings
+//	                                                  tick (Config.Tick) ─▶ time-based rules (timeouts, follow-ups)
 //
 // Observe never blocks: when the checker falls behind, events are dropped
-// and counted (redis_chaos_checker_events_dropped_total, Stats). Everything
-// the rules remember is bounded by Limits: clients, connections, redirected
-// slots, recent commands and evidence per finding.
+// and counted (redis_chaos_checker_events_dropped_total, Stats). Plain
+// commands (GET/SET answered without error or delay) are only counted while
+// no rule waits for a follow-up (fastpath.go). Everything the rules remember
+// is bounded by Limits: clients, connections, redirected slots, recent
+// commands and evidence per finding.
 //
 // # What the checker sees
 //
