@@ -42,19 +42,22 @@ type Checker struct {
 	clientsGen uint64               // bumped when a client is added or removed
 	closed     map[uint64]time.Time // connections closed recently (late tallies are ignored)
 	fp         fastPath
-	conns      map[uint64]*connState
-	findings   map[findingKey]*findingState
-	series     *seriesStore
-	nodes      nodeView
-	faultSeen  map[string]time.Time // node → last sign of a fault (when Config.Faults is nil)
-	uncovered  uncoveredState
-	disabled   map[string]bool
-	rules      map[string]*Rule
-	processed  uint64
-	tallied    uint64 // events counted by the fast path
-	held       int    // connections with a held command (activity is tracked only then)
-	untracked  uint64 // events of connections over Limits.MaxConns
-	lastNodes  time.Time
+
+	faultsBucket int64 // activeFaults cache
+	faultsCache  []FaultWindow
+	conns        map[uint64]*connState
+	findings     map[findingKey]*findingState
+	series       *seriesStore
+	nodes        nodeView
+	faultSeen    map[string]time.Time // node → last sign of a fault (when Config.Faults is nil)
+	uncovered    uncoveredState
+	disabled     map[string]bool
+	rules        map[string]*Rule
+	processed    uint64
+	tallied      uint64 // events counted by the fast path
+	held         int    // connections with a held command (activity is tracked only then)
+	untracked    uint64 // events of connections over Limits.MaxConns
+	lastNodes    time.Time
 }
 
 // New returns a Checker; start it with Run or Start.
@@ -443,11 +446,25 @@ func (k *Checker) noteFault(ev *proxy.Event) {
 	}
 }
 
+// activeFaults asks the FaultSource, at most once per 100 ms of event time
+// (a MOVED storm must not become a storm of calls into the engine).
+func (k *Checker) activeFaults(t time.Time) []FaultWindow {
+	b := t.UnixNano() / int64(100*time.Millisecond)
+	if b != k.faultsBucket || k.faultsCache == nil {
+		k.faultsBucket = b
+		k.faultsCache = append(k.faultsCache[:0], k.cfg.Faults.Active(t)...)
+		if k.faultsCache == nil {
+			k.faultsCache = []FaultWindow{}
+		}
+	}
+	return k.faultsCache
+}
+
 // faultedNodes returns the nodes touched by faults at t.
 func (k *Checker) faultedNodes(t time.Time) map[string]bool {
 	out := map[string]bool{}
 	if k.cfg.Faults != nil {
-		for _, w := range k.cfg.Faults.Active(t) {
+		for _, w := range k.activeFaults(t) {
 			for _, n := range w.Nodes {
 				out[n] = true
 			}
@@ -464,7 +481,7 @@ func (k *Checker) faultedNodes(t time.Time) map[string]bool {
 // nodeDown reports whether a fault makes the node unreachable or silent at t.
 func (k *Checker) nodeDown(node string, t time.Time) bool {
 	if k.cfg.Faults != nil {
-		for _, w := range k.cfg.Faults.Active(t) {
+		for _, w := range k.activeFaults(t) {
 			switch w.Action {
 			case "down", "hang", "kill", "stop", "pause":
 				for _, n := range w.Nodes {

@@ -736,7 +736,7 @@ func (k *Checker) partialOutage(now time.Time) string {
 		return ""
 	}
 	down := map[string]bool{}
-	for _, w := range k.cfg.Faults.Active(now) {
+	for _, w := range k.activeFaults(now) {
 		switch w.Action {
 		case "down", "hang", "kill", "stop", "pause":
 			for _, n := range w.Nodes {
