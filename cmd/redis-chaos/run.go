@@ -313,6 +313,7 @@ loop:
 		fmt.Fprintf(stderr, "redis-chaos: reports in %s (%s, %s, %s)\n", o.reportDir, report.FileJSON, report.FileJUnit, report.FileHTML)
 	}
 	summarize(stderr, rep, o.failOn)
+	pl.warn(stderr)
 
 	switch {
 	case interrupted:
@@ -472,6 +473,23 @@ func (p *player) play(ctx context.Context) {
 			p.setCurrent("")
 			return
 		}
+	}
+}
+
+// warn tells what was not played: scenarios that could not start, and those
+// the command did not live long enough to see.
+func (p *player) warn(w io.Writer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.errs {
+		fmt.Fprintf(w, "redis-chaos: warning: not played: %s\n", e)
+	}
+	if p.o.plan != nil || p.o.loop {
+		return
+	}
+	if played := len(p.runs) + len(p.errs); played < len(p.o.scenarios) {
+		fmt.Fprintf(w, "redis-chaos: warning: the command ended before every scenario was played (%d of %d started: %s not played); give it more time, or use --loop\n",
+			len(p.runs), len(p.o.scenarios), strings.Join(p.o.scenarios[played:], ","))
 	}
 }
 

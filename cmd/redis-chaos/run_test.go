@@ -236,6 +236,9 @@ func TestRunCommandFails(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, report.FileJSON)); err != nil {
 				t.Errorf("no report after a failed command: %v", err)
 			}
+			if !strings.Contains(out, "ended before every scenario was played") {
+				t.Errorf("no warning that replica-down was not played:\n%s", out)
+			}
 		})
 	}
 }
