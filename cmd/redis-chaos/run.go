@@ -245,7 +245,12 @@ func runRun(cmd *cobra.Command, v *viper.Viper, args []string) error {
 	if tok := v.GetString("api-token"); tok != "" {
 		c.Env = append(c.Env, "REDIS_CHAOS_API_TOKEN="+tok)
 	}
-	c.Stdin = cmd.InOrStdin()
+	// The command runs in its own process group (Ctrl-C reaches it through
+	// us); a background group reading the terminal would be stopped (SIGTTIN),
+	// so a terminal stdin is not passed on.
+	if in := cmd.InOrStdin(); !isTerminalReader(in) {
+		c.Stdin = in
+	}
 	c.Stdout = cmd.OutOrStdout()
 	c.Stderr = stderr
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -412,9 +417,15 @@ func summarize(w io.Writer, r *report.Report, failOn checker.Severity) {
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
+	return ok && fileIsTerminal(f)
+}
+
+func isTerminalReader(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && fileIsTerminal(f)
+}
+
+func fileIsTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
