@@ -493,3 +493,61 @@ func TestProxyChecker(t *testing.T) {
 		t.Errorf("findings: %v\n%s", err, out)
 	}
 }
+
+// TestRunPlanLoop plays a YAML plan (a scenario step and a fault step) again
+// and again while the app runs, in front of an existing cluster (--upstream).
+func TestRunPlanLoop(t *testing.T) {
+	needRedis(t)
+	app := buildApp(t)
+	cl := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: time.Second})
+	plan := filepath.Join(t.TempDir(), "plan.yaml")
+	if err := os.WriteFile(plan, []byte(`name: smoke
+steps:
+  - at: 0s
+    scenario: replica-down
+    hold: 1s
+  - at: 500ms
+    fault:
+      action: latency
+      target: master
+      latency: 20ms
+      ttl: 2s
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "reports")
+	args := append(runArgs(t, dir), "--upstream", cl.Seed(), "--plan", plan, "--loop", "--warmup", "200ms",
+		"--", app, "--duration", "12s")
+	out, code := runIn(t, time.Minute, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0:\n%s", code, out)
+	}
+	f, err := os.Open(filepath.Join(dir, report.FileJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := report.ReadJSON(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, replicaDown := 0, 0
+	for _, sc := range r.Scenarios {
+		switch sc.Name {
+		case "plan:smoke":
+			plans++
+			if len(sc.Faults) < 2 || sc.Faults[0].Action != "latency" {
+				t.Errorf("the plan's own faults: %+v", sc.Faults)
+			}
+		case "replica-down":
+			replicaDown++
+		}
+	}
+	// A cycle lasts hold + recovery (1s + 2×1s + 2s): at least two in 12s.
+	if plans != 1 || replicaDown < 2 {
+		t.Errorf("plan runs %d, replica-down runs %d (want 1 and ≥ 2): %+v", plans, replicaDown, r.Scenarios)
+	}
+	if r.Run.Name != "plan smoke" {
+		t.Errorf("run name %q", r.Run.Name)
+	}
+}
