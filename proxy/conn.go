@@ -156,6 +156,8 @@ type clientConn struct {
 	cur      entry      // the entry being answered by the primary upstream
 	curN     int        // replies cur still waits for
 	curStat  *localStat // cur's ok count
+	lastKey  statKey    // stat's one-entry cache
+	lastStat *localStat
 	discard  int        // replies of interrupted blocking commands still to drop
 
 	// A blocking command waiting for its reply (slot+1; 0: none), and the
@@ -180,6 +182,10 @@ var outcomes = [...]string{"ok", "error", "injected"}
 // stat returns the connection's count of one command and outcome.
 func (c *clientConn) stat(ci *CommandInfo, outcome uint8) *localStat {
 	key := statKey{ci, outcome}
+	if c.lastStat != nil && c.lastKey == key {
+		return c.lastStat
+	}
+	defer func() { c.lastKey, c.lastStat = key, c.stats[key] }()
 	ls := c.stats[key]
 	if ls == nil {
 		name := "other"
@@ -270,6 +276,7 @@ func (c *clientConn) dial(addr string) (*upstream, error) {
 // clientLoop reads commands from the client and forwards them.
 func (c *clientConn) clientLoop() {
 	s := c.s
+	pc := new(Command)
 	rd := resp.NewCommandReader(c.c)
 	rd.MaxQuery = s.cfg.MaxQueryBuffer
 	rd.MaxBulk = s.cfg.MaxBulk
@@ -310,13 +317,15 @@ func (c *clientConn) clientLoop() {
 			}
 			route := ""
 			if policy != nil {
-				pc := Command{Args: cmd.Args, Raw: cmd.Raw, Info: ci, Slot: -1}
+				// One Command per connection, reused: handing a fresh one to an
+				// interface would cost an allocation per command.
+				*pc = Command{Args: cmd.Args, Raw: cmd.Raw, Info: ci, Slot: -1}
 				if ci != nil {
 					pc.Name = ci.Name
 					pc.Slot = slotOf(ci, cmd.Args)
 				}
 				info := c.info.Load()
-				act := policy.Command(info, &pc)
+				act := policy.Command(info, pc)
 				// ASKING holds for exactly the next command, as in Redis.
 				if asking := pc.Name == "ASKING"; asking != info.Asking {
 					c.update(func(ni *ConnInfo) { ni.Asking = asking })

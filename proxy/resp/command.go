@@ -346,6 +346,19 @@ func parseRedisInt(b []byte) (int64, bool) {
 	if len(b) == 0 || b[0] < '1' || b[0] > '9' {
 		return 0, false
 	}
+	if len(b) < 19 { // cannot overflow: the common case, without a conversion
+		var v int64
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int64(c-'0')
+		}
+		if neg {
+			v = -v
+		}
+		return v, true
+	}
 	v, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil {
 		return 0, false
