@@ -158,7 +158,7 @@ type clientConn struct {
 	curStat  *localStat // cur's ok count
 	lastKey  statKey    // stat's one-entry cache
 	lastStat *localStat
-	discard  int        // replies of interrupted blocking commands still to drop
+	discard  int // replies of interrupted blocking commands still to drop
 
 	// A blocking command waiting for its reply (slot+1; 0: none), and the
 	// reply that Interrupt asks to answer it with instead.
