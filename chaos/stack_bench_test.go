@@ -1,12 +1,8 @@
 package chaos_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,45 +46,8 @@ func BenchmarkStack(b *testing.B) {
 			p    *proxy.Server
 		}{{"bare", bare}, {"engine", withEngine}, {"engine+checker", full}} {
 			b.Run(fmt.Sprintf("P%d/%s", depth, tc.name), func(b *testing.B) {
-				pipelines(b, testenv.Seeds(tc.p)[0], 50, depth)
+				testenv.GETPipelines(b, testenv.Seeds(tc.p)[0], 50, depth)
 			})
 		}
 	}
-}
-
-func pipelines(b *testing.B, addr string, conns, depth int) {
-	var req strings.Builder
-	for i := 0; i < depth; i++ {
-		req.WriteString("*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n")
-	}
-	batch := []byte(req.String())
-	var wg sync.WaitGroup
-	per := b.N/(conns*depth) + 1
-	b.ResetTimer()
-	for i := 0; i < conns; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer c.Close()
-			r := bufio.NewReader(c)
-			for j := 0; j < per; j++ {
-				if _, err := c.Write(batch); err != nil {
-					b.Error(err)
-					return
-				}
-				for k := 0; k < depth; k++ {
-					if _, err := r.ReadSlice('\n'); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
 }

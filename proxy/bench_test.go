@@ -1,11 +1,9 @@
 package proxy_test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 
@@ -28,47 +26,10 @@ func BenchmarkForwarding(b *testing.B) {
 			{"direct", c.Addrs()[0]}, {"forwarder", fwd}, {"proxy", testenv.Seeds(p)[0]},
 		} {
 			b.Run(fmt.Sprintf("P%d/%s", depth, target.name), func(b *testing.B) {
-				benchPipelines(b, target.addr, 50, depth)
+				testenv.GETPipelines(b, target.addr, 50, depth)
 			})
 		}
 	}
-}
-
-func benchPipelines(b *testing.B, addr string, conns, depth int) {
-	var req strings.Builder
-	for i := 0; i < depth; i++ {
-		req.WriteString("*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n")
-	}
-	batch := []byte(req.String())
-	var wg sync.WaitGroup
-	per := b.N/(conns*depth) + 1
-	b.ResetTimer()
-	for i := 0; i < conns; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer c.Close()
-			r := bufio.NewReader(c)
-			for j := 0; j < per; j++ {
-				if _, err := c.Write(batch); err != nil {
-					b.Error(err)
-					return
-				}
-				for k := 0; k < depth; k++ {
-					if _, err := r.ReadSlice('\n'); err != nil { // "$-1\r\n"
-						b.Error(err)
-						return
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // startForwarder is the floor of any 1:1 proxy: io.Copy both ways (splice(2)).

@@ -546,9 +546,9 @@ func (s *Server) forget(c *clientConn) {
 	s.mu.Unlock()
 }
 
-// Shutdown stops accepting, stops reading new commands, waits until every
-// reply in flight has been delivered (or ctx ends), then closes everything.
-func (s *Server) Shutdown(ctx context.Context) error {
+// stop closes the listeners, ends the refresh loop and returns the open
+// connections.
+func (s *Server) stop() []*clientConn {
 	s.mu.Lock()
 	s.closed = true
 	for _, nd := range s.nodes {
@@ -564,7 +564,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	for _, c := range conns {
+	return conns
+}
+
+// Shutdown stops accepting, stops reading new commands, waits until every
+// reply in flight has been delivered (or ctx ends), then closes everything.
+func (s *Server) Shutdown(ctx context.Context) error {
+	for _, c := range s.stop() {
 		c.drain()
 	}
 	done := make(chan struct{})
@@ -582,22 +588,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes every listener and connection at once and waits for the
 // server's goroutines.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	for _, nd := range s.nodes {
-		if nd.ln != nil {
-			nd.ln.Close()
-		}
-	}
-	conns := make([]*clientConn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	if s.cancel != nil {
-		s.cancel()
-	}
-	for _, c := range conns {
+	for _, c := range s.stop() {
 		c.close("proxy closed")
 	}
 	s.wg.Wait()

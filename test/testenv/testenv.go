@@ -3,11 +3,14 @@
 package testenv
 
 import (
+	"bufio"
 	"context"
 
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,4 +140,44 @@ func Eventually(tb testing.TB, timeout time.Duration, cond func() error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// GETPipelines drives b.N GETs against addr from conns connections, each
+// sending pipelines of depth commands and reading every reply (a benchmark
+// load for the forwarding path).
+func GETPipelines(b *testing.B, addr string, conns, depth int) {
+	var req strings.Builder
+	for i := 0; i < depth; i++ {
+		req.WriteString("*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n")
+	}
+	batch := []byte(req.String())
+	var wg sync.WaitGroup
+	per := b.N/(conns*depth) + 1
+	b.ResetTimer()
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer c.Close()
+			r := bufio.NewReader(c)
+			for j := 0; j < per; j++ {
+				if _, err := c.Write(batch); err != nil {
+					b.Error(err)
+					return
+				}
+				for k := 0; k < depth; k++ {
+					if _, err := r.ReadSlice('\n'); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
