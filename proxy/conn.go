@@ -322,7 +322,11 @@ func (c *clientConn) clientLoop() {
 				*pc = Command{Args: cmd.Args, Raw: cmd.Raw, Info: ci, Slot: -1}
 				if ci != nil {
 					pc.Name = ci.Name
-					pc.Slot = slotOf(ci, cmd.Args)
+					if observing || ci.Blocking {
+						pc.Slot = e.slot // computed once above
+					} else {
+						pc.Slot = slotOf(ci, cmd.Args)
+					}
 				}
 				info := c.info.Load()
 				act := policy.Command(info, pc)
