@@ -136,9 +136,9 @@ var rules = []*Rule{
 	},
 	{
 		ID: "noderedis-unbounded-offline-queue", Client: NodeRedis, Severity: Medium, Checker: "unbounded-pipeline",
-		Short:       "node-redis enableOfflineQueue: true without commandsQueueMaxLength",
-		Explanation: "while a node is unreachable every command is queued without limit and replayed on reconnect (node-redis #1039): memory grows and the recovering node gets a burst.",
-		Fix:         "set commandsQueueMaxLength (for example 1000), or enableOfflineQueue: false so callers fail fast.",
+		Short:       "node-redis offline queue without commandsQueueMaxLength",
+		Explanation: "by default node-redis queues every command while a node is unreachable, without limit, and replays the queue on reconnect (node-redis #1039): memory grows and the recovering node gets a burst.",
+		Fix:         "set commandsQueueMaxLength (for example 1000) in defaults, or disableOfflineQueue: true so callers fail fast.",
 		kinds:       kindJS,
 		check:       checkNodeRedisQueue,
 	},
@@ -329,11 +329,19 @@ func checkNodeRedisTimeout(f *file) []hit {
 }
 
 func checkNodeRedisQueue(f *file) []hit {
-	if !usesNodeRedis.Match(f.data) || f.contains("commandsQueueMaxLength") {
+	if !usesNodeRedis.Match(f.data) {
 		return nil
 	}
-	return f.matchLines(re(`\benableOfflineQueue\s*:\s*true\b`))
+	var hs []hit
+	for _, c := range f.blocks(createClusterRE) {
+		if f.optionMissing(c, "commandsQueueMaxLength") && !offlineOffRE.MatchString(c.body) {
+			hs = append(hs, hit{line: c.line})
+		}
+	}
+	return hs
 }
+
+var offlineOffRE = re(`\bdisableOfflineQueue\s*:\s*true\b`)
 
 func checkIORedisTimeout(f *file) []hit {
 	if !usesIORedis.Match(f.data) {
