@@ -230,7 +230,7 @@ func checkJedisTimeout(f *file) []hit {
 		return nil
 	}
 	var hs []hit
-	for _, c := range f.blocks(jedisNewRE) {
+	for _, c := range f.blocks(f.jedisRE()) {
 		args := splitArgs(c.body)
 		if len(args) == 1 || len(args) == 2 && poolArgRE.MatchString(args[1]) {
 			hs = append(hs, hit{line: c.line})
@@ -238,6 +238,17 @@ func checkJedisTimeout(f *file) []hit {
 	}
 	return hs
 }
+
+// jedisRE matches a JedisCluster construction: "new JedisCluster(" in Java and
+// Groovy, a call after "=", "(", "," or "return" in Kotlin and Scala.
+func (f *file) jedisRE() *regexp.Regexp {
+	if strings.HasSuffix(f.path, ".kt") || strings.HasSuffix(f.path, ".scala") {
+		return jedisCallRE
+	}
+	return jedisNewRE
+}
+
+var jedisCallRE = re(`(?:\bnew\s+|[=(,]\s*|\breturn\s+)JedisCluster\s*\(`)
 
 func isIntArg(a string) bool { return intLitRE.MatchString(a) || intNameRE.MatchString(a) }
 
@@ -259,7 +270,7 @@ func checkJedisAttempts(f *file) []hit {
 		return nil
 	}
 	var hs []hit
-	for _, c := range f.blocks(jedisNewRE) {
+	for _, c := range f.blocks(f.jedisRE()) {
 		args := splitArgs(c.body)
 		// (nodes, conn, so, maxAttempts, …), (nodes, timeout, maxAttempts[, pool]),
 		// (nodes, clientConfig, maxAttempts, …)
@@ -425,12 +436,15 @@ func checkSpringHealth(f *file) []hit {
 		if k.key == "management.health.redis.enabled" {
 			enabled = &keys[i]
 		}
+		if k.key == "management.health.defaults.enabled" && isFalse(k.value) {
+			return nil
+		}
 	}
 	if cluster == nil {
 		return nil
 	}
 	if enabled != nil {
-		if strings.EqualFold(strings.Trim(enabled.value, `"'`), "false") {
+		if isFalse(enabled.value) {
 			return nil
 		}
 		return []hit{{line: enabled.line, detail: "set to " + enabled.value}}
@@ -448,13 +462,14 @@ func checkSpringHealth(f *file) []hit {
 			continue
 		}
 		for _, k := range springKeys(name, data) {
-			if k.key == "management.health.redis.enabled" && strings.EqualFold(strings.Trim(k.value, `"'`), "false") {
-				return nil
-			}
-			if k.key == "management.health.defaults.enabled" && strings.EqualFold(strings.Trim(k.value, `"'`), "false") {
+			if (k.key == "management.health.redis.enabled" || k.key == "management.health.defaults.enabled") && isFalse(k.value) {
 				return nil
 			}
 		}
 	}
 	return []hit{{line: cluster.line, detail: "cluster configured, health indicator not disabled"}}
+}
+
+func isFalse(v string) bool {
+	return strings.EqualFold(strings.Trim(strings.TrimSpace(v), `"'`), "false")
 }
