@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -168,7 +170,7 @@ func WriteSARIF(w io.Writer, r *Result) error {
 			RuleID: f.RuleID, RuleIndex: index[f.RuleID], Level: sarifLevel(f.Severity),
 			Message: sarifText{f.Message + " Fix: " + f.Fix},
 			Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{
-				ArtifactLocation: sarifArtifact{URI: strings.TrimPrefix(f.File, "./")},
+				ArtifactLocation: sarifArtifact{URI: sarifURI(f.File)},
 				Region:           sarifRegion{StartLine: f.Line},
 			}}},
 		})
@@ -177,4 +179,13 @@ func WriteSARIF(w io.Writer, r *Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(log)
+}
+
+// sarifURI keeps relative paths relative (viewers resolve them against the
+// checkout) and turns absolute ones into file URIs.
+func sarifURI(p string) string {
+	if filepath.IsAbs(p) {
+		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(p)}).String()
+	}
+	return (&url.URL{Path: strings.TrimPrefix(p, "./")}).String()
 }
