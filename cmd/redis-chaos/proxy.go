@@ -81,6 +81,9 @@ func splitList(s string) []string {
 	return out
 }
 
+// logOutput is where the proxy's structured log goes (tests capture it).
+var logOutput io.Writer = os.Stderr
+
 func newLogger(v *viper.Viper, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(v.GetString("log-level"))); err != nil {
@@ -118,7 +121,7 @@ type runtime struct {
 // startProxy starts the proxy, the chaos engine and the API. real performs
 // real-mode faults (nil: simulate only).
 func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.Real) (*runtime, error) {
-	log := newLogger(v, os.Stderr)
+	log := newLogger(v, logOutput)
 	apiAddr, token := v.GetString("api"), v.GetString("api-token")
 	if err := api.CheckBind(apiAddr, token); err != nil {
 		return nil, fmt.Errorf("--api %s: %w", apiAddr, err)
