@@ -41,3 +41,7 @@ clean:
 ## help: this list
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
+
+## soak: invariant soak, proxy + engine + real cluster under random faults (DURATION, CONNS, SEED)
+soak:
+	DURATION=$(or $(DURATION),5m) CONNS=$(or $(CONNS),1000) SEED=$(or $(SEED),0) $(GO) run ./test/soak
