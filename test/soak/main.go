@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,6 +111,7 @@ type Result struct {
 	PeakRSS, PeakHeap                 uint64 // bytes
 	HeapBefore, HeapAfter             uint64 // heap in use after GC, bytes
 	GoroutinesBefore, GoroutinesAfter int
+	CloseHung                         bool // proxy.Server.Close did not return
 }
 
 // Check returns an error naming every broken invariant.
@@ -126,6 +128,9 @@ func (r Result) Check() error {
 	}
 	if r.Unexplained > 0 {
 		errs = append(errs, fmt.Errorf("%d errors no fault explains", r.Unexplained))
+	}
+	if r.CloseHung {
+		errs = append(errs, errors.New("proxy Close did not return within 20 s"))
 	}
 	if r.OK == 0 {
 		errs = append(errs, errors.New("no command succeeded"))
@@ -163,6 +168,9 @@ func (r Result) print(w io.Writer) {
 	fmt.Fprintf(w, "peak heap       %s\n", mib(r.PeakHeap))
 	fmt.Fprintf(w, "heap            %s before, %s after\n", mib(r.HeapBefore), mib(r.HeapAfter))
 	fmt.Fprintf(w, "goroutines      %d before, %d after\n", r.GoroutinesBefore, r.GoroutinesAfter)
+	if r.CloseHung {
+		fmt.Fprintln(w, "proxy Close    HUNG (did not return within 20 s)")
+	}
 }
 
 // Run provisions the cluster, runs the soak and tears everything down.
@@ -208,12 +216,27 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err != nil {
 		return res, fmt.Errorf("proxy start: %w", err)
 	}
-	defer p.Close()
+	// Teardown is bounded: a proxy whose Close hangs is a finding, not a
+	// soak that never ends.
+	var closeOnce sync.Once
+	closeProxy := func() {
+		closeOnce.Do(func() {
+			done := make(chan struct{})
+			go func() { p.Close(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				res.CloseHung = true
+			}
+		})
+	}
+	defer closeProxy()
 	eng.SetData(p)
 	ectx, stopEngine := context.WithCancel(context.Background())
 	engineDone := make(chan struct{})
 	go func() { eng.Run(ectx); close(engineDone) }()
-	defer func() { stopEngine(); <-engineDone }()
+	stopOnce := sync.OnceFunc(func() { stopEngine(); <-engineDone })
+	defer stopOnce()
 
 	res.GoroutinesBefore, res.HeapBefore = settle()
 
@@ -232,10 +255,24 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	if res.GoroutinesAfter > res.GoroutinesBefore+goroutineSlack {
+		dumpGoroutines(cfg.Out)
+	}
 	res.PeakRSS = peakRSS()
 	res.PeakHeap = max(s.peakHeap.Load(), res.HeapBefore)
+	stopOnce()
+	closeProxy()
 	res.print(cfg.Out)
 	return res, nil
+}
+
+// dumpGoroutines prints the goroutines left, grouped by stack.
+func dumpGoroutines(w io.Writer) {
+	var b strings.Builder
+	pprof.Lookup("goroutine").WriteTo(&b, 1)
+	lines := strings.Split(b.String(), "\n")
+	fmt.Fprintln(w, "goroutines left (grouped by stack):")
+	fmt.Fprintln(w, strings.Join(lines[:min(len(lines), 80)], "\n"))
 }
 
 // settle collects garbage and returns the goroutine count and heap in use.
