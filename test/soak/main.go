@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -109,6 +110,7 @@ type Result struct {
 	FaultKinds                                map[string]int64
 
 	PeakRSS, PeakHeap                 uint64 // bytes
+	RSSBefore, RSSAfter               uint64 // bytes, after returning freed memory to the OS
 	HeapBefore, HeapAfter             uint64 // heap in use after GC, bytes
 	GoroutinesBefore, GoroutinesAfter int
 	CloseHung                         bool // proxy.Server.Close did not return
@@ -144,7 +146,7 @@ func (r Result) Check() error {
 	return errors.Join(errs...)
 }
 
-const goroutineSlack = 10
+const goroutineSlack = 3
 
 func heapLimit(before uint64) uint64 { return before*2 + 32<<20 }
 
@@ -166,6 +168,7 @@ func (r Result) print(w io.Writer) {
 		r.FaultsAdded, r.FaultsRefused, r.FaultsRemoved, r.FaultKinds)
 	fmt.Fprintf(w, "peak RSS        %s\n", mib(r.PeakRSS))
 	fmt.Fprintf(w, "peak heap       %s\n", mib(r.PeakHeap))
+	fmt.Fprintf(w, "RSS             %s before, %s after\n", mib(r.RSSBefore), mib(r.RSSAfter))
 	fmt.Fprintf(w, "heap            %s before, %s after\n", mib(r.HeapBefore), mib(r.HeapAfter))
 	fmt.Fprintf(w, "goroutines      %d before, %d after\n", r.GoroutinesBefore, r.GoroutinesAfter)
 	if r.CloseHung {
@@ -227,6 +230,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			case <-done:
 			case <-time.After(20 * time.Second):
 				res.CloseHung = true
+				dumpGoroutines(cfg.Out)
 			}
 		})
 	}
@@ -239,8 +243,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	defer stopOnce()
 
 	res.GoroutinesBefore, res.HeapBefore = settle()
+	res.RSSBefore = procStatus("VmRSS:")
 
-	s := &soak{cfg: cfg, proxy: p, engine: eng, cluster: c, res: &res, kinds: map[string]int64{}}
+	s := &soak{cfg: cfg, proxy: p, engine: eng, cluster: c, res: &res, kinds: map[string]int64{},
+		nodeUntil: map[string]*atomic.Int64{}}
+	for _, n := range p.Nodes() {
+		s.nodeUntil[n.Announce] = new(atomic.Int64)
+	}
 	s.run(ctx)
 	res.FaultKinds = s.kinds
 
@@ -258,7 +267,8 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if res.GoroutinesAfter > res.GoroutinesBefore+goroutineSlack {
 		dumpGoroutines(cfg.Out)
 	}
-	res.PeakRSS = peakRSS()
+	res.RSSAfter = procStatus("VmRSS:")
+	res.PeakRSS = procStatus("VmHWM:")
 	res.PeakHeap = max(s.peakHeap.Load(), res.HeapBefore)
 	stopOnce()
 	closeProxy()
@@ -277,20 +287,21 @@ func dumpGoroutines(w io.Writer) {
 
 // settle collects garbage and returns the goroutine count and heap in use.
 func settle() (int, uint64) {
-	runtime.GC()
+	debug.FreeOSMemory() // a GC that also returns freed memory to the OS
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return runtime.NumGoroutine(), ms.HeapInuse
 }
 
-// peakRSS reads VmHWM from /proc (0 where there is none).
-func peakRSS() uint64 {
+// procStatus reads a size field of /proc/self/status ("VmRSS:", "VmHWM:");
+// 0 where there is none.
+func procStatus(field string) uint64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
 		}
@@ -347,9 +358,13 @@ type soak struct {
 	cluster *provision.Cluster
 	res     *Result
 
-	// faultUntil is when (unix nanos) the last fault added ends or the last
-	// clear happened: errors until then plus slack are explained.
+	// faultUntil is when (unix nanos) the last fault added that can affect
+	// every node (down, failover, migrate: they change the virtual cluster)
+	// ends, or the last clear happened; nodeUntil is the same, per proxy
+	// address, for faults that act on one node's connections only. Errors
+	// until then plus slack are explained.
 	faultUntil atomic.Int64
+	nodeUntil  map[string]*atomic.Int64
 	peakHeap   atomic.Uint64
 	kinds      map[string]int64 // owned by the faulter until it returns
 	printed    atomic.Int64     // violations printed
@@ -359,17 +374,41 @@ type soak struct {
 // (the engine's tick, a refresh, a reconnect).
 const slack = 2 * time.Second
 
-func (s *soak) explained() bool {
-	return time.Now().UnixNano() <= s.faultUntil.Load()+int64(slack)
+// explained tells whether an error on a connection to the proxy address
+// addr has a fault to explain it.
+func (s *soak) explained(addr string) bool {
+	now := time.Now().UnixNano()
+	if now <= s.faultUntil.Load()+int64(slack) {
+		return true
+	}
+	w := s.nodeUntil[addr]
+	return w != nil && now <= w.Load()+int64(slack)
 }
 
-func (s *soak) extend(until time.Time) {
+func extend(w *atomic.Int64, until time.Time) {
 	for {
-		cur := s.faultUntil.Load()
-		if until.UnixNano() <= cur || s.faultUntil.CompareAndSwap(cur, until.UnixNano()) {
+		cur := w.Load()
+		if until.UnixNano() <= cur || w.CompareAndSwap(cur, until.UnixNano()) {
 			return
 		}
 	}
+}
+
+func (s *soak) extend(until time.Time) { extend(&s.faultUntil, until) }
+
+// extendFor opens the window of the nodes a fault can affect.
+func (s *soak) extendFor(spec fault.Spec, until time.Time) {
+	switch spec.Action {
+	case fault.ActionDown, fault.ActionFailover, fault.ActionMigrate:
+		s.extend(until)
+		return
+	}
+	a, ok := s.proxy.Announced(spec.Target)
+	if w := s.nodeUntil[a]; ok && w != nil {
+		extend(w, until)
+		return
+	}
+	s.extend(until)
 }
 
 func (s *soak) report(format string, args ...any) {
@@ -439,7 +478,7 @@ func (s *soak) fault(ctx context.Context) {
 		}
 		spec := s.randomSpec(rnd)
 		// Extend the window before the fault can act.
-		s.extend(time.Now().Add(spec.TTL.D()))
+		s.extendFor(spec, time.Now().Add(spec.TTL.D()))
 		f, err := s.engine.Add(spec, "soak")
 		if err != nil {
 			atomic.AddInt64(&s.res.FaultsRefused, 1)
@@ -543,7 +582,7 @@ func (cl *client) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if !cl.s.explained() {
+			if !cl.s.explained(cl.addr) {
 				cl.s.report("client %d: dial %s: %v", cl.id, cl.addr, err)
 				atomic.AddInt64(&cl.s.res.Unexplained, 1)
 			}
@@ -599,7 +638,7 @@ func (cl *client) session(ctx context.Context, c net.Conn, tag string) {
 			if reply[0] == '-' {
 				line := strings.TrimSuffix(reply[1:], "\r\n")
 				prefix, rest, _ := strings.Cut(line, " ")
-				if errPrefixes[prefix] && cl.s.explained() {
+				if errPrefixes[prefix] && cl.s.explained(cl.addr) {
 					atomic.AddInt64(&res.Explained, 1)
 					if prefix == "MOVED" {
 						if _, addr, ok := strings.Cut(rest, " "); ok {
@@ -646,7 +685,7 @@ func (cl *client) broken(ops []*op, i int, err error) {
 	case errors.As(err, &ne) && ne.Timeout():
 		cl.s.report("client %d: %d replies lost (timeout): %v", cl.id, n, err)
 		atomic.AddInt64(&res.Lost, n)
-	case cl.s.explained():
+	case cl.s.explained(cl.addr):
 		atomic.AddInt64(&res.Closed, n)
 	default:
 		cl.s.report("client %d: connection error with no fault: %v", cl.id, err)
