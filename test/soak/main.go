@@ -359,7 +359,7 @@ type soak struct {
 	res     *Result
 
 	// faultUntil is when (unix nanos) the last fault added that can affect
-	// every node (down, failover, migrate: they change the virtual cluster)
+	// every node (down, hang, failover, migrate: they change the virtual cluster)
 	// ends, or the last clear happened; nodeUntil is the same, per proxy
 	// address, for faults that act on one node's connections only. Errors
 	// until then plus slack are explained.
@@ -399,7 +399,9 @@ func (s *soak) extend(until time.Time) { extend(&s.faultUntil, until) }
 // extendFor opens the window of the nodes a fault can affect.
 func (s *soak) extendFor(spec fault.Spec, until time.Time) {
 	switch spec.Action {
-	case fault.ActionDown, fault.ActionFailover, fault.ActionMigrate:
+	case fault.ActionDown, fault.ActionHang, fault.ActionFailover, fault.ActionMigrate:
+		// A node down or hung fails in the virtual cluster (CLUSTERDOWN
+		// everywhere, then a failover).
 		s.extend(until)
 		return
 	}
