@@ -31,14 +31,15 @@ func TestHostileClients(t *testing.T) {
 	p := testenv.StartProxy(t, c.Addrs(), func(pc *proxy.Config) { pc.MaxQueryBuffer = 1 << 20 })
 
 	t.Run("slowloris", func(t *testing.T) {
-		// 20 clients send a SET one byte every 5 ms (~250 ms a command)
+		// 20 clients send a SET one byte every 25 ms (over 1 s a command)
 		// while another client on the same port keeps answering fast.
 		addr := ownerOf(t, p, "{slow}")
 		stop := make(chan struct{})
 		var fast atomic.Int64
 		var wg sync.WaitGroup
+		fastConn := dialHostile(t, addr)
 		wg.Go(func() {
-			h := dialHostile(t, addr)
+			h := fastConn
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
@@ -50,7 +51,7 @@ func TestHostileClients(t *testing.T) {
 					t.Errorf("fast client: ECHO %d: %q", i, got)
 					return
 				}
-				if d := time.Since(start); d > 200*time.Millisecond {
+				if d := time.Since(start); d > 500*time.Millisecond {
 					t.Errorf("fast client: ECHO took %v while slow clients trickle", d)
 				}
 				fast.Add(1)
@@ -58,15 +59,15 @@ func TestHostileClients(t *testing.T) {
 		})
 		var slow sync.WaitGroup
 		for i := range 20 {
+			h := dialHostile(t, addr)
 			slow.Go(func() {
-				h := dialHostile(t, addr)
 				k := fmt.Sprintf("{slow}:%d", i)
 				for _, b := range encodeCommand("SET", k, "v"+k) {
 					if _, err := h.c.Write([]byte{b}); err != nil {
 						t.Errorf("slow client %d: %v", i, err)
 						return
 					}
-					time.Sleep(5 * time.Millisecond)
+					time.Sleep(25 * time.Millisecond)
 				}
 				if got := h.reply(t); got != "+OK\r\n" {
 					t.Errorf("slow client %d: SET: %q", i, got)
@@ -160,8 +161,9 @@ func TestHostileClients(t *testing.T) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		var otherOK atomic.Int64
+		otherConn := dialHostile(t, ownerOf(t, p, "other"))
 		wg.Go(func() {
-			h := dialHostile(t, ownerOf(t, p, "other"))
+			h := otherConn
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
@@ -227,8 +229,9 @@ func TestHostileClients(t *testing.T) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		var otherOK atomic.Int64
+		otherConn := dialHostile(t, addr)
 		wg.Go(func() {
-			h := dialHostile(t, addr)
+			h := otherConn
 			for {
 				select {
 				case <-stop:
@@ -328,6 +331,7 @@ type hostileConn struct {
 	r *bufio.Reader
 }
 
+// dialHostile connects to addr; call it from the test's goroutine.
 func dialHostile(t testing.TB, addr string) *hostileConn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
