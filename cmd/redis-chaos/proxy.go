@@ -148,7 +148,7 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		Logger:     log,
 		Registerer: reg,
 	})
-	nodes := &nodeSource{}
+	nodes := &nodeSource{e: eng}
 	ck := checker.New(checker.Config{Faults: engineFaults{eng}, Nodes: nodes, Logger: log, Registerer: reg})
 	srv, err := proxy.New(proxy.Config{
 		Policy:          eng,
@@ -237,14 +237,35 @@ func (rt *runtime) stop() error {
 }
 
 // nodeSource hands the proxy to the checker once it exists (the proxy takes
-// the checker as its Observer, so it is created after it).
-type nodeSource struct{ p atomic.Pointer[proxy.Server] }
+// the checker as its Observer, so it is created after it), with the roles of
+// the virtual cluster: after a simulated failover the checker judges writes
+// to replicas by the roles clients are told.
+type nodeSource struct {
+	p atomic.Pointer[proxy.Server]
+	e *chaos.Engine
+}
 
 func (n *nodeSource) Nodes() []proxy.NodeInfo {
-	if p := n.p.Load(); p != nil {
-		return p.Nodes()
+	p := n.p.Load()
+	if p == nil {
+		return nil
 	}
-	return nil
+	nodes := p.Nodes()
+	if n.e == nil {
+		return nodes
+	}
+	if v := n.e.Topology(); v != nil && v.Differ {
+		byAddr := map[string]chaos.VirtualNode{}
+		for _, vn := range v.Nodes {
+			byAddr[vn.Addr] = vn
+		}
+		for i := range nodes {
+			if vn, ok := byAddr[nodes[i].Addr]; ok {
+				nodes[i].Role, nodes[i].MasterID = vn.Role, vn.Master
+			}
+		}
+	}
+	return nodes
 }
 
 // engineFaults tells the checker which of the engine's faults are active.
