@@ -145,6 +145,7 @@ type clientConn struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+	closed    bool // under mu: closeWith ran (set with the closing of up and routes)
 	resetting bool
 
 	// reply loop only: the time of the last read from the node (replies that
@@ -242,7 +243,18 @@ func (c *clientConn) serve() {
 		s.forget(c)
 		return
 	}
+	// The connection may have been closed (reset by a down fault, the proxy
+	// closing) while the node was being dialed: then nothing else will close
+	// this upstream, so close it here.
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		up.c.Close()
+		s.forget(c)
+		return
+	}
 	c.up = up
+	c.mu.Unlock()
 	c.w = bufio.NewWriterSize(c.c, 16<<10)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -583,12 +595,16 @@ func (c *clientConn) route(addr string) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		u.c.Close()
+		return nil, net.ErrClosed
+	}
 	if c.routes == nil {
 		c.routes = map[string]*upstream{}
 	}
-	c.mu.Lock()
 	c.routes[addr] = u
-	c.mu.Unlock()
 	return u, nil
 }
 
@@ -1020,10 +1036,11 @@ func (c *clientConn) closeWith(reason string, rst bool) {
 			}
 		}
 		c.c.Close()
+		c.mu.Lock()
+		c.closed = true
 		if c.up != nil {
 			c.up.c.Close()
 		}
-		c.mu.Lock()
 		for _, u := range c.routes {
 			u.c.Close()
 		}

@@ -46,7 +46,7 @@ type Config struct {
 	// MaxQueryBuffer bounds the bytes of commands read from one client and not
 	// yet complete (Redis's client-query-buffer-limit). If zero, 1 GiB.
 	MaxQueryBuffer int
-	// MaxBulk bounds one bulk string in a reply (proto-max-bulk-len); if zero, 512 MiB.
+	// MaxBulk bounds one bulk string in a client's command (proto-max-bulk-len); if zero, 512 MiB.
 	MaxBulk int
 
 	TLS         *tls.Config // if set, client listeners speak TLS
@@ -489,6 +489,9 @@ func (s *Server) SetDown(realAddr string, down bool) error {
 		return nil
 	}
 	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
 	ln, err := s.listen(nd.port)
 	if err != nil {
 		nd.down = true
