@@ -265,13 +265,12 @@ func playUnderLoad(t *testing.T, s *stack, name, mode string, hold time.Duration
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	r, _ := s.engine.GetRun(run.ID)
 	select {
 	case <-time.After(hold + 60*time.Second):
 		t.Fatalf("scenario %s did not end", name)
 	case <-waitRun(s.engine, run.ID):
 	}
-	r, _ = s.engine.GetRun(run.ID)
+	r, _ := s.engine.GetRun(run.ID)
 	if r.State != "done" {
 		t.Fatalf("run %s: state %s (%s)", run.ID, r.State, r.Error)
 	}

@@ -57,10 +57,8 @@ type faultSet [maxIndexed / 64]uint64
 
 func (s *faultSet) add(i int)                { s[i/64] |= 1 << (i % 64) }
 func (s *faultSet) or(o *faultSet)           { s[0] |= o[0]; s[1] |= o[1]; s[2] |= o[2]; s[3] |= o[3] }
-func (s *faultSet) and(o *faultSet)          { s[0] &= o[0]; s[1] &= o[1]; s[2] &= o[2]; s[3] &= o[3] }
 func (s *faultSet) andNot(o *faultSet)       { s[0] &^= o[0]; s[1] &^= o[1]; s[2] &^= o[2]; s[3] &^= o[3] }
 func (s *faultSet) empty() bool              { return s[0]|s[1]|s[2]|s[3] == 0 }
-func (s *faultSet) has(i int) bool           { return s[i/64]&(1<<(i%64)) != 0 }
 func (s faultSet) minus(o faultSet) faultSet { s.andNot(&o); return s }
 
 // candidates are the positions of the faults that may match a command.

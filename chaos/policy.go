@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"net"
 	"path"
 	"strconv"
@@ -506,9 +505,4 @@ func firstKeyOf(cmd *proxy.Command) []byte {
 		return cmd.Args[ci.FirstKey]
 	}
 	return nil
-}
-
-// isCluster reports whether args[0] is name (any case) and args[1] is sub.
-func isSub(cmd *proxy.Command, name, sub string) bool {
-	return len(cmd.Args) > 1 && bytes.EqualFold(cmd.Args[0], []byte(name)) && bytes.EqualFold(cmd.Args[1], []byte(sub))
 }

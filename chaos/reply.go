@@ -67,9 +67,6 @@ func kv(resp3 bool, pairs ...resp.Value) resp.Value {
 	return resp.Value{Type: '*', Elems: pairs}
 }
 
-// live reports whether other nodes consider n usable (not failed).
-func live(n *vnode) bool { return !n.down }
-
 // masterRanges lists each virtual master with its slot ranges, by first slot.
 func (s *snapshot) masterRanges() []struct {
 	n      *vnode

@@ -2,9 +2,7 @@ package chaos
 
 import (
 	"math/rand/v2"
-	"net"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
@@ -472,10 +470,4 @@ func (v *virtual) slotRanges(i int) []topology.Range {
 		}
 	}
 	return out
-}
-
-func splitAddr(a string) (string, int) {
-	h, p, _ := net.SplitHostPort(a)
-	n, _ := strconv.Atoi(p)
-	return h, n
 }

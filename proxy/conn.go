@@ -146,7 +146,6 @@ type clientConn struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	closed    bool // under mu: closeWith ran (set with the closing of up and routes)
-	resetting bool
 
 	// reply loop only: the time of the last read from the node (replies that
 	// arrive together share it) and per-connection metric counts, added to
