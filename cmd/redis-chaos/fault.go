@@ -46,6 +46,17 @@ func apiClient(cmd *cobra.Command) (*api.Client, error) {
 	return api.NewClient(v.GetString("api"), v.GetString("api-token")), nil
 }
 
+// apiSetup is the start of every API client command: the client and whether
+// to print JSON.
+func apiSetup(cmd *cobra.Command) (*api.Client, bool, error) {
+	asJSON, err := jsonOutput(cmd)
+	if err != nil {
+		return nil, false, err
+	}
+	c, err := apiClient(cmd)
+	return c, asJSON, err
+}
+
 // jsonOutput reports whether the command should print JSON.
 func jsonOutput(cmd *cobra.Command) (bool, error) {
 	if f := cmd.Flags().Lookup("json"); f != nil && f.Value.Type() == "bool" && f.Value.String() == "true" {
@@ -320,11 +331,7 @@ func newFaultLsCmd() *cobra.Command {
 		Short:   "List pending and active faults",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := jsonOutput(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, asJSON, err := apiSetup(cmd)
 			if err != nil {
 				return err
 			}
@@ -438,11 +445,7 @@ func newFaultRmCmd() *cobra.Command {
 		Short:   "End faults now",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := jsonOutput(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, asJSON, err := apiSetup(cmd)
 			if err != nil {
 				return err
 			}
@@ -480,11 +483,7 @@ func newFaultClearCmd() *cobra.Command {
 		Short: "End every fault (the virtual cluster returns to the real topology)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := jsonOutput(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, asJSON, err := apiSetup(cmd)
 			if err != nil {
 				return err
 			}

@@ -26,11 +26,7 @@ proxy, most severe first. --verbose adds the explanation, what a correct client
 does and the remedy; --clear forgets every finding.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := jsonOutput(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, asJSON, err := apiSetup(cmd)
 			if err != nil {
 				return err
 			}

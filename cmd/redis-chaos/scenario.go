@@ -39,11 +39,7 @@ func newScenarioLsCmd() *cobra.Command {
 		Short:   "List the built-in scenarios",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := jsonOutput(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, asJSON, err := apiSetup(cmd)
 			if err != nil {
 				return err
 			}

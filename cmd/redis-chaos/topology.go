@@ -23,11 +23,7 @@ cluster: the roles, flags and slots clients see through the proxy, which faults
 change while the real cluster stays as it is (REAL ROLE).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := jsonOutput(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, asJSON, err := apiSetup(cmd)
 			if err != nil {
 				return err
 			}
