@@ -85,6 +85,9 @@ one (the sidecar case).
 		fmt.Fprintf(&b, "**%s** — severity **%s**.\n\n", r.Title, r.Severity)
 		fmt.Fprintf(&b, "- **Wire signature:** %s.\n", r.Signature)
 		fmt.Fprintf(&b, "- **Threshold:** %s.\n", r.Threshold)
+		if keys := thresholdKeys(r.ID); keys != "" {
+			fmt.Fprintf(&b, "- **Settings** (config `checker: thresholds:`, flag `--checker-threshold NAME=VALUE`): %s.\n", keys)
+		}
 		fmt.Fprintf(&b, "- **Why it matters:** %s\n", r.Explanation)
 		fmt.Fprintf(&b, "- **A correct client:** %s\n", r.Correct)
 		fmt.Fprintf(&b, "- **Test:** %s\n\n", ruleTests[r.ID])
@@ -142,4 +145,15 @@ var ruleTests = map[string]string{
 	RuleSelectNonzero:        "real client: go-redis `Client` with `DB: 1`.",
 	RuleDangerousCommand:     "real clients: `redis-cli KEYS *` and go-redis `FlushAll` (blocked by the test's policy).",
 	RuleReplyDesyncRisk:      "scripted RESP client that times out on a delayed PING and sends GET on the same connection (and reads the PONG as its reply); go-redis, which drops a connection whose handshake timed out, is not flagged.",
+}
+
+// thresholdKeys lists a rule's threshold settings with their defaults.
+func thresholdKeys(rule string) string {
+	var keys []string
+	for _, x := range ThresholdInfos() {
+		if x.Rule == rule {
+			keys = append(keys, "`"+x.Name+"` ("+x.Default+")")
+		}
+	}
+	return strings.Join(keys, ", ")
 }

@@ -22,7 +22,7 @@ func (k *Checker) Routes(r Router) {
 	r.Handle("GET /v1/findings", http.HandlerFunc(k.serveFindings))
 	r.Handle("DELETE /v1/findings", http.HandlerFunc(k.deleteFindings))
 	r.Handle("GET /v1/clients", http.HandlerFunc(k.serveClients))
-	r.Handle("GET /v1/rules", http.HandlerFunc(serveRules))
+	r.Handle("GET /v1/rules", http.HandlerFunc(k.serveRules))
 }
 
 // Handler returns an http.Handler serving Routes on its own mux.
@@ -158,8 +158,28 @@ func (k *Checker) serveClients(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ClientsBody{Clients: k.Clients()})
 }
 
-func serveRules(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string][]Rule{"rules": Rules()})
+// RulesBody is the body of GET /v1/rules: the catalogue with the severities
+// and thresholds this checker uses (Config's, defaults for the rest).
+type RulesBody struct {
+	Rules      []Rule            `json:"rules"`
+	Thresholds map[string]string `json:"thresholds"` // every threshold by name
+	Disabled   []string          `json:"disabled,omitempty"`
+}
+
+// RulesInEffect returns the catalogue as this checker applies it: severities
+// overridden by Config.Severities and the thresholds of Config.Thresholds.
+func (k *Checker) RulesInEffect() RulesBody {
+	rules := rulesWith(k.th)
+	for i := range rules {
+		if r, ok := k.rules[rules[i].ID]; ok {
+			rules[i].Severity = r.Severity
+		}
+	}
+	return RulesBody{Rules: rules, Thresholds: k.th.Values(), Disabled: append([]string(nil), k.cfg.Disabled...)}
+}
+
+func (k *Checker) serveRules(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, k.RulesInEffect())
 }
 
 // writeJSON and writeError produce the same bodies as the control API

@@ -62,6 +62,7 @@ type Rule struct {
 	Title       string            `json:"title"`
 	Signature   string            `json:"signature"`   // what the proxy sees
 	Threshold   string            `json:"threshold"`   // the default threshold and its Config field
+	Thresholds  map[string]string `json:"thresholds"`  // the rule's thresholds by name (ThresholdInfos), as in effect
 	Explanation string            `json:"explanation"` // why it matters
 	Correct     string            `json:"correct"`     // what a correct client does instead
 	Remedy      string            `json:"remedy"`      // generic fix
@@ -77,14 +78,25 @@ func (r *Rule) RemedyFor(lib string) string {
 	return r.Remedy
 }
 
-// Rules returns the catalogue in a stable order (a copy).
-func Rules() []Rule {
+// Rules returns the catalogue in a stable order (a copy), with the default
+// thresholds.
+func Rules() []Rule { return rulesWith(Thresholds{}) }
+
+// rulesWith returns the catalogue with the thresholds of t (zero fields:
+// the defaults).
+func rulesWith(t Thresholds) []Rule {
+	t.setDefaults()
+	byRule := ruleThresholds(t)
 	out := make([]Rule, len(catalogue))
 	for i, r := range catalogue {
 		out[i] = r
 		out[i].Remedies = make(map[string]string, len(r.Remedies))
 		for k, v := range r.Remedies {
 			out[i].Remedies[k] = v
+		}
+		out[i].Thresholds = byRule[r.ID]
+		if out[i].Thresholds == nil {
+			out[i].Thresholds = map[string]string{}
 		}
 	}
 	return out
