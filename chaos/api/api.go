@@ -98,7 +98,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		// No route: the mux answers 404 or 405 (or redirects to a cleaned
+		// path); its plain-text errors become JSON error bodies.
+		w = &noRouteWriter{ResponseWriter: w, r: r}
+	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// noRouteWriter turns the mux's plain-text 404 and 405 into JSON error bodies
+// that name the path or the method.
+type noRouteWriter struct {
+	http.ResponseWriter
+	r       *http.Request
+	swallow bool // the mux's own body
+}
+
+func (w *noRouteWriter) WriteHeader(code int) {
+	switch code {
+	case http.StatusNotFound:
+		w.swallow = true
+		w.Header().Del("X-Content-Type-Options")
+		WriteError(w.ResponseWriter, code, "path", "no route for "+w.r.URL.Path)
+	case http.StatusMethodNotAllowed:
+		w.swallow = true
+		w.Header().Del("X-Content-Type-Options")
+		WriteError(w.ResponseWriter, code, "method", w.r.Method+" "+w.r.URL.Path+" is not served; allowed: "+w.Header().Get("Allow"))
+	default:
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *noRouteWriter) Write(b []byte) (int, error) {
+	if w.swallow {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,21 +31,28 @@ func TestMain(m *testing.M) {
 
 // apiEnv is a real cluster, a proxy with a chaos engine, and the API over HTTP.
 type apiEnv struct {
-	proxy  *proxy.Server
-	engine *chaos.Engine
-	srv    *httptest.Server
-	client *api.Client
+	proxy   *proxy.Server
+	engine  *chaos.Engine
+	handler *api.Handler
+	srv     *httptest.Server
+	client  *api.Client
 }
 
 const testMaxTTL = 10 * time.Minute
 
 // startAPI starts the stack the API tests share: one cluster per test file.
-func startAPI(t *testing.T) *apiEnv {
+func startAPI(t testing.TB) *apiEnv {
+	return startAPIWith(t, testenv.ClusterOptions{NodeTimeout: time.Second}, nil)
+}
+
+// startAPIWith starts the stack on a cluster of the given shape; logger, when
+// not nil, receives the API's audit log.
+func startAPIWith(t testing.TB, o testenv.ClusterOptions, logger *slog.Logger) *apiEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a real cluster")
 	}
-	c := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: time.Second})
+	c := testenv.StartCluster(t, o)
 	st, err := chaos.ReadSettings(context.Background(), c.Seed(), "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -57,9 +65,10 @@ func startAPI(t *testing.T) *apiEnv {
 	done := make(chan struct{})
 	go func() { e.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	srv := httptest.NewServer(api.New(api.Config{Proxy: p, Engine: e, Gatherer: reg}))
+	h := api.New(api.Config{Proxy: p, Engine: e, Gatherer: reg, Logger: logger})
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &apiEnv{proxy: p, engine: e, srv: srv, client: api.NewClient(srv.URL, "")}
+	return &apiEnv{proxy: p, engine: e, handler: h, srv: srv, client: api.NewClient(srv.URL, "")}
 }
 
 // raw sends a request and returns the status and body.
@@ -379,10 +388,14 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("unknown routes", func(t *testing.T) {
-		for _, r := range [][2]string{{"GET", "/v1/nothing"}, {"PUT", "/v1/faults"}, {"GET", "/v1/scenarios/oom"}} {
-			if code, _ := env.raw(t, r[0], r[1], ""); code != 404 && code != 405 {
-				t.Errorf("%s %s: %d", r[0], r[1], code)
-			}
+		// JSON error bodies, like every other error of the API.
+		for _, r := range []struct {
+			method, path string
+			code         int
+			field        string
+		}{{"GET", "/v1/nothing", 404, "path"}, {"PUT", "/v1/faults", 405, "method"}, {"GET", "/v1/scenarios/oom", 405, "method"}} {
+			code, body := env.raw(t, r.method, r.path, "")
+			wantError(t, code, body, r.code, r.field)
 		}
 	})
 }
