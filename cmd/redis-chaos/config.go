@@ -151,7 +151,7 @@ func readConfigFaults(file string, known map[string]bool, limits fault.Limits) (
 			if alt := strings.ReplaceAll(key, "_", "-"); known[alt] {
 				hint = fmt.Sprintf(": did you mean %q?", alt)
 			}
-			bad(k.Value, k.Line, "unknown key%s", hint)
+			bad(keyName(k), k.Line, "unknown key%s", hint)
 		}
 	}
 	var out []configFault
@@ -218,7 +218,7 @@ func checkKeys(item *yaml.Node, field string, keys map[string]bool, bad func(str
 			} else if matchKeys[k.Value] && keys["match"] {
 				hint = fmt.Sprintf(": %s belongs under match:", k.Value)
 			}
-			bad(field+"."+k.Value, k.Line, "unknown field%s", hint)
+			bad(field+"."+keyName(k), k.Line, "unknown field%s", hint)
 			continue
 		}
 		if k.Value == "match" && keys["match"] && !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
@@ -226,6 +226,18 @@ func checkKeys(item *yaml.Node, field string, keys map[string]bool, bad func(str
 		}
 	}
 	return true
+}
+
+// keyName names a mapping key in a problem: an empty key, or one that is not a
+// plain scalar (a YAML complex key such as "? [a, b]"), still gets a name.
+func keyName(k *yaml.Node) string {
+	switch {
+	case k.Kind == yaml.ScalarNode && k.Value != "":
+		return k.Value
+	case k.Kind == yaml.ScalarNode:
+		return `""`
+	}
+	return "(a key that is not a name)"
 }
 
 // identity keys an entry across reloads; sum tells whether it changed.

@@ -54,6 +54,10 @@ func TestReadConfigFaults(t *testing.T) {
 			"faults[1].match.probability: must be between 0 and 1",
 			"faults[2]: line 10: cannot unmarshal",
 		}},
+		// Found by FuzzConfigFile: keys that are empty or not names made
+		// problems without a field.
+		{"keys that are not names", "c.yaml", "? [a, b]\n: 1\n\"\": 2\nfaults:\n  - {action: down, target: all, ? {x: 1} : 2}\n", 0,
+			[]string{"(a key that is not a name): unknown key (line 1)", `"": unknown key (line 3)`, "faults[0].(a key that is not a name): unknown field (line 5)", "faults[0]: line 5: cannot unmarshal"}},
 		{"duplicate names", "c.yaml", "faults:\n  - {name: a, action: down, target: all}\n  - {name: a, action: hang, target: all}\n", 0,
 			[]string{`faults[1].name: name "a" is already used by faults[0]`}},
 	}
