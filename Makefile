@@ -6,7 +6,7 @@ DOCKER  ?= docker
 IMAGE   ?= redis-chaos:dev
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test bench idle-conns docker lint clean help
+.PHONY: build test fuzz bench idle-conns docker lint clean help
 
 ## build: static binary (CGO off) at bin/redis-chaos
 build:
@@ -15,6 +15,10 @@ build:
 ## test: the README's test command (installs redis-server if missing; vet + go test -race)
 test:
 	bash scripts/test.sh
+
+## fuzz: every Go fuzz target, FUZZTIME each (default 5s; the test target runs them for 3s)
+fuzz:
+	bash scripts/fuzz.sh
 
 ## bench: redis-chaos vs direct, a splice forwarder and toxiproxy (REPS, N, CLIENTS)
 bench:
