@@ -42,6 +42,7 @@ func addProxyFlags(cmd *cobra.Command) {
 	f.String("password", "", "password for the proxy's own topology queries")
 	f.Duration("default-ttl", 5*time.Minute, "TTL of a fault that sets none")
 	f.Duration("max-ttl", time.Hour, "largest TTL a fault may ask for")
+	f.StringArray("checker-threshold", nil, "set a checker threshold, NAME=VALUE (repeatable; e.g. command-timeout=5s; names: GET /v1/rules)")
 }
 
 func newProxyCmd() *cobra.Command {
@@ -122,6 +123,10 @@ type runtime struct {
 // real-mode faults (nil: simulate only).
 func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.Real) (*runtime, error) {
 	log := newLogger(v, logOutput)
+	thresholds, err := checkerThresholds(v)
+	if err != nil {
+		return nil, err
+	}
 	apiAddr, token := v.GetString("api"), v.GetString("api-token")
 	if err := api.CheckBind(apiAddr, token); err != nil {
 		return nil, fmt.Errorf("--api %s: %w", apiAddr, err)
@@ -149,7 +154,7 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		Registerer: reg,
 	})
 	nodes := &nodeSource{e: eng}
-	ck := checker.New(checker.Config{Faults: engineFaults{eng}, Nodes: nodes, Logger: log, Registerer: reg})
+	ck := checker.New(checker.Config{Thresholds: thresholds, Faults: engineFaults{eng}, Nodes: nodes, Logger: log, Registerer: reg})
 	srv, err := proxy.New(proxy.Config{
 		Policy:          eng,
 		Observer:        ck,

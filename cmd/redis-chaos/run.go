@@ -121,6 +121,9 @@ func parseRunOptions(v *viper.Viper, args []string) (*runOptions, error) {
 		return nil, fmt.Errorf("--fail-on: %w", err)
 	}
 	o.failOn = sev
+	if _, err := checkerThresholds(v); err != nil {
+		return nil, err
+	}
 	switch o.mode {
 	case "simulate", "real":
 	default:

@@ -69,6 +69,9 @@ func runUp(ctx context.Context, v *viper.Viper, cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	if _, err := checkerThresholds(v); err != nil { // before the cluster starts
+		return err
+	}
 	if err := cfg.CheckPorts(); err != nil {
 		return err
 	}
