@@ -26,6 +26,10 @@ import (
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
 )
 
+// ActorHeader is the request header in which a client declares who acts
+// (the CLI sends $USER@hostname); the audit log records it.
+const ActorHeader = "X-Redis-Chaos-Actor"
+
 // ErrTokenRequired is returned when the API would listen off loopback without a token.
 var ErrTokenRequired = errors.New("api: a bearer token is required when the API is bound to a non-loopback address")
 

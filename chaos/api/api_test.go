@@ -1,14 +1,17 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,14 +38,37 @@ type apiEnv struct {
 	engine  *chaos.Engine
 	handler *api.Handler
 	srv     *httptest.Server
+	log     *syncBuffer // the API's log, when started by startAPI
 	client  *api.Client
 }
 
 const testMaxTTL = 10 * time.Minute
 
 // startAPI starts the stack the API tests share: one cluster per test file.
+// The API's log (JSON) is kept in env.log.
 func startAPI(t testing.TB) *apiEnv {
-	return startAPIWith(t, testenv.ClusterOptions{NodeTimeout: time.Second}, nil)
+	log := &syncBuffer{}
+	env := startAPIWith(t, testenv.ClusterOptions{NodeTimeout: time.Second}, slog.New(slog.NewJSONHandler(log, nil)))
+	env.log = log
+	return env
+}
+
+// syncBuffer is a log written by the API's handlers while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // startAPIWith starts the stack on a cluster of the given shape; logger, when
@@ -384,6 +410,96 @@ func TestAPI(t *testing.T) {
 		}
 		if err := c.ClearFindings(ctx); !api.IsNotFound(err) {
 			t.Errorf("ClearFindings: %v, want 404", err)
+		}
+	})
+
+	t.Run("audit log", func(t *testing.T) {
+		// Who (remote address, declared actor, token used), what and when
+		// for every change: add, remove, clear, scenario start.
+		defer c.ClearFaults(ctx)
+		defer env.engine.StopRuns()
+		alice := api.NewClient(env.srv.URL, "")
+		alice.Actor = "alice@ci-runner"
+		tokSrv := httptest.NewServer(api.New(api.Config{Proxy: env.proxy, Engine: env.engine, Token: "s3cret-token",
+			Logger: slog.New(slog.NewJSONHandler(env.log, nil))}))
+		defer tokSrv.Close()
+		bob := api.NewClient(tokSrv.URL, "s3cret-token")
+		bob.Actor = "bob\x1b[31m@evil" + strings.Repeat("x", 300) // control bytes and length are tamed
+		anon := api.NewClient(env.srv.URL, "")
+
+		from := len(env.log.String())
+		start := time.Now().UTC()
+		f, err := alice.AddFault(ctx, fault.Spec{Action: "latency", Latency: fault.Duration(time.Millisecond), Target: "replica"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bob.RemoveFault(ctx, f.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bob.AddFault(ctx, fault.Spec{Action: "error", Error: "OOM"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := anon.ClearFaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		run, err := alice.StartScenario(ctx, "oom", api.ScenarioRequest{Hold: fault.Duration(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := alice.Faults(ctx); err != nil { // a read: not audited
+			t.Fatal(err)
+		}
+		end := time.Now().UTC()
+
+		type who struct {
+			Remote, Actor string
+			Token         bool
+		}
+		type entry struct {
+			Msg                       string
+			Who                       who
+			At                        time.Time
+			ID, Action, Run, Scenario string
+			Count                     int
+		}
+		var got []entry
+		logged := env.log.String()[from:]
+		for line := range strings.SplitSeq(strings.TrimSpace(logged), "\n") {
+			var e entry
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			if strings.HasPrefix(e.Msg, "audit: ") {
+				got = append(got, e)
+			}
+		}
+		if strings.Contains(logged, "s3cret-token") {
+			t.Errorf("the token is in the log:\n%s", logged)
+		}
+		bobActor := "bob?[31m@evil" + strings.Repeat("x", 128-len("bob?[31m@evil")) + "…"
+		want := []struct {
+			msg   string
+			who   who
+			check func(entry) bool
+		}{
+			{"audit: fault added", who{Actor: "alice@ci-runner"}, func(e entry) bool { return e.ID == f.ID && e.Action == "latency" }},
+			{"audit: fault removed", who{Actor: bobActor, Token: true}, func(e entry) bool { return e.ID == f.ID }},
+			{"audit: fault added", who{Actor: bobActor, Token: true}, func(e entry) bool { return e.ID != "" && e.Action == "error" }},
+			{"audit: faults cleared", who{Actor: "undeclared"}, func(e entry) bool { return e.Count == 1 }},
+			{"audit: scenario started", who{Actor: "alice@ci-runner"}, func(e entry) bool { return e.Run == run.ID && e.Scenario == "oom" }},
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d audit entries, want %d:\n%s", len(got), len(want), logged)
+		}
+		for i, w := range want {
+			e := got[i]
+			host, _, err := net.SplitHostPort(e.Who.Remote)
+			if e.Msg != w.msg || e.Who.Actor != w.who.Actor || e.Who.Token != w.who.Token || err != nil || host != "127.0.0.1" || !w.check(e) {
+				t.Errorf("audit entry %d: %+v, want %q by %+v from 127.0.0.1", i, e, w.msg, w.who)
+			}
+			if e.At.Before(start) || e.At.After(end) {
+				t.Errorf("audit entry %d at %v, not between %v and %v", i, e.At, start, end)
+			}
 		}
 	})
 

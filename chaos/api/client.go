@@ -30,6 +30,9 @@ type Client struct {
 	BaseURL string
 	// Token is sent as a bearer token when not empty.
 	Token string
+	// Actor names who acts (e.g. "alice@laptop"), sent in ActorHeader when
+	// not empty; the API's audit log records it.
+	Actor string
 	// HTTP is the client used for requests; if nil, one with a 30 s timeout.
 	HTTP *http.Client
 }
@@ -287,6 +290,14 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	req.Header.Set("Accept", "application/json")
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if c.Actor != "" {
+		req.Header.Set(ActorHeader, strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f { // not allowed in a header value
+				return '?'
+			}
+			return r
+		}, c.Actor))
 	}
 	hc := c.HTTP
 	if hc == nil {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
@@ -67,12 +69,35 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
+// audit logs a change: who (the remote address, the actor the client
+// declares in ActorHeader, and whether it passed the bearer token check:
+// never the token itself), what (the message and args) and when.
 func (h *Handler) audit(r *http.Request, what string, args ...any) {
-	who := r.RemoteAddr
-	if h.cfg.Token != "" {
-		who += " (token)"
+	who := slog.Group("who", "remote", r.RemoteAddr, "actor", actorOf(r), "token", h.cfg.Token != "")
+	h.cfg.Logger.Info("audit: "+what, append([]any{who, "at", time.Now().UTC().Format(time.RFC3339Nano)}, args...)...)
+}
+
+// maxActor bounds the actor a client declares (in runes).
+const maxActor = 128
+
+// actorOf returns the actor the request declares, printable and bounded, or
+// "undeclared". It is the client's word: the remote address and the token
+// check are what the API knows.
+func actorOf(r *http.Request) string {
+	a := strings.TrimSpace(r.Header.Get(ActorHeader))
+	if a == "" {
+		return "undeclared"
 	}
-	h.cfg.Logger.Info("audit: "+what, append([]any{"who", who, "at", time.Now().UTC().Format(time.RFC3339Nano)}, args...)...)
+	a = strings.Map(func(c rune) rune {
+		if !unicode.IsPrint(c) {
+			return '?'
+		}
+		return c
+	}, a)
+	if rs := []rune(a); len(rs) > maxActor {
+		a = string(rs[:maxActor]) + "…"
+	}
+	return a
 }
 
 func (h *Handler) listFaults(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -43,7 +45,28 @@ func apiClient(cmd *cobra.Command) (*api.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return api.NewClient(v.GetString("api"), v.GetString("api-token")), nil
+	c := api.NewClient(v.GetString("api"), v.GetString("api-token"))
+	c.Actor = cliActor()
+	return c, nil
+}
+
+// cliActor is who the API client commands say they act for, for the API's
+// audit log: $REDIS_CHAOS_ACTOR, or $USER@hostname.
+func cliActor() string {
+	if a := os.Getenv("REDIS_CHAOS_ACTOR"); a != "" {
+		return a
+	}
+	u := os.Getenv("USER")
+	if u == "" {
+		if cu, err := user.Current(); err == nil {
+			u = cu.Username
+		}
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return u + "@" + host
 }
 
 // apiSetup is the start of every API client command: the client and whether
