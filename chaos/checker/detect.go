@@ -95,7 +95,13 @@ func (k *Checker) onClose(c *clientState, cn *connState, ev *proxy.Event) {
 		if c.rs.coverage != nil {
 			c.rs.closesSince++
 		}
-	case cn.replies == 0:
+	case cn.replies == 0 && !hasPrefix(ev.Reason, "upstream unreachable"):
+		// A connection the proxy accepted but could not connect upstream
+		// (a killed node in real mode, a crashed one in sidecar mode) is not
+		// judged: the real node would refuse the connection, and clients
+		// back off refused dials (go-redis's pool stops dialing after
+		// PoolSize dial errors) but not a connection dropped after it was
+		// accepted, so the proxy itself would provoke the storm.
 		k.ruleReconnect(o, cn, ev)
 	}
 	if proxySideFault(ev.Reason) {
@@ -115,6 +121,16 @@ func (k *Checker) tickClient(c *clientState, now time.Time) {
 		}
 		if k.nodeDown(r.to, r.at) {
 			continue // the target could not be reached: not the client's fault
+		}
+		if rs.lastTopo.After(r.at) {
+			// The client re-read the topology after the MOVED: a cluster
+			// client that ran out of attempts on this command (go-redis
+			// counts every retry against MaxRedirects: a command that
+			// failed during a failover can get its MOVED on the last
+			// attempt) and reloads its slot map. A client that does not
+			// follow MOVED at all is caught when the MOVED comes again.
+			r.reported = true
+			continue
 		}
 		r.reported = true
 		k.occur(RuleMovedIgnored, c, r.at, r.ev)
@@ -148,7 +164,7 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 		}
 	}
 	if f&fWrite != 0 && ev.Reply == '-' && (cn.rc.replicaAtOpen || k.nodes.isReplica(cn.node) && ev.Conn.Readonly) {
-		if code := errCode(ev.Err); code == "MOVED" || code == "READONLY" {
+		if code := errCode(ev.Err); (code == "MOVED" || code == "READONLY") && !k.demotedWhileLost(cn, ev) {
 			k.occur(RuleWriteToReplica, c, ev.Time, k.evidence(ev, "write sent to a replica"))
 		}
 	} else if f&fWrite != 0 && ev.Reply == '-' && ev.Conn.Readonly && !k.nodes.fromSource && errCode(ev.Err) == "MOVED" {
@@ -220,6 +236,20 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 	}
 	r.followed, r.reported, r.hash, r.at, r.ev = false, false, ev.Hash, done, e
 	k.watch(rs, r)
+}
+
+// demotedWhileLost reports a write on a connection without READONLY to a
+// node the client lost to a fault within the last minute: after a failover
+// the old master comes back as a replica and a cluster client's slot map
+// still names it for its old slots until the MOVED it gets there makes it
+// reload. That is a stale map for a moment (stale-slot-map if it lasts), not
+// writes routed to replicas.
+func (k *Checker) demotedWhileLost(cn *connState, ev *proxy.Event) bool {
+	if ev.Conn.Readonly {
+		return false
+	}
+	_, lost := k.owner(cn).rs.lost[cn.node]
+	return lost
 }
 
 func (k *Checker) watch(rs *ruleState, r *redirect) {

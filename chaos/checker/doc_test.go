@@ -59,7 +59,8 @@ API: ` + "`GET /v1/findings`" + ` (` + "`?severity=high,medium`" + `, ` + "`?min
 
 A sensibly configured go-redis ClusterClient (timeouts set, default retries) driven through
 the seven outage scenarios, MOVED injections and latency gets no high-severity finding
-(` + "`TestCluster/no-false-positives`" + `).
+(` + "`TestCluster/no-false-positives`" + `; ` + "`TestScenariosNoFalsePositives`" + ` plays the chaos
+engine's seven outage scenarios under load and asserts it per scenario).
 
 ## Clients
 
@@ -105,8 +106,12 @@ one (the sidecar case).
   other arguments. So ` + "`dangerous-command`" + ` cannot see a huge ` + "`SCAN COUNT`" + `, and
   ` + "`unbounded-pipeline`" + ` measures outstanding commands, not bytes (the 16 MiB form).
 - A node that is ` + "`down`" + ` with its listener closed (` + "`proxy.Server.SetDown`" + `) refuses connections in
-  the kernel: the proxy never sees the attempts, so ` + "`reconnect-storm`" + ` shows only where
-  connections are accepted and then fail (a killed node in real mode, a reset fault).
+  the kernel: the proxy never sees the attempts, so ` + "`reconnect-storm`" + ` shows only where a
+  fault accepts connections and then closes them (a reset fault, a fault's Close). Connections
+  the proxy accepted but could not connect upstream (a killed node in real mode, a crashed one
+  in sidecar mode) are not judged either: the real node would have refused them, and clients
+  back off refused dials but not an accepted connection that is dropped (go-redis's pool stops
+  dialing after PoolSize dial errors), so the proxy itself would provoke the storm.
 - While a command is held by a ` + "`hang`" + ` fault the proxy does not read the client's socket,
   so a client that times out and closes is not seen closing until the hang ends;
   ` + "`no-command-timeout`" + ` therefore also requires that the client sent nothing new to that

@@ -48,6 +48,18 @@ func TestMovedIgnored(t *testing.T) {
 		s.advance(5 * time.Second)
 		s.only()
 	})
+	t.Run("attempts run out, then the slot map is reloaded", func(t *testing.T) {
+		// go-redis counts every retry against MaxRedirects: a command that
+		// failed through a failover can get its MOVED on its last attempt
+		// and return it; the client reloads CLUSTER SLOTS at once.
+		s := newSim(t, nil)
+		c := s.conn(0, "go-redis(app,go1.26)", "9.23.0", "")
+		c.do(cmdSpec{name: "SET", key: "foo", reply: '-', err: moved(slotOf("foo"), 7002)})
+		s.advance(200 * time.Millisecond)
+		c.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+		s.advance(5 * time.Second)
+		s.only()
+	})
 	t.Run("target down", func(t *testing.T) {
 		s := newSim(t, nil)
 		s.fault = []FaultWindow{{ID: "f1", Action: "down", Nodes: []string{s.nodes[1].Addr}, Start: s.now}}
@@ -173,13 +185,24 @@ func TestReconnectStorm(t *testing.T) {
 		s := newSim(t, nil)
 		for i := 0; i < 40; i++ {
 			c := s.conn(3, "", "", "")
-			c.close("upstream unreachable: connection refused")
+			c.close("fault: f1")
 			s.advance(50 * time.Millisecond)
 		}
 		f := s.want(RuleReconnectStorm, 1)
 		if f.Nodes[0] != s.nodes[3].Addr {
 			t.Fatalf("nodes %v", f.Nodes)
 		}
+	})
+	t.Run("upstream unreachable is not judged", func(t *testing.T) {
+		// The proxy accepted what the real node would have refused; a
+		// client's reaction to that says nothing about its reconnects.
+		s := newSim(t, nil)
+		for i := 0; i < 40; i++ {
+			c := s.conn(3, "go-redis", "9", "")
+			c.close("upstream unreachable: dial tcp 10.0.0.1:30004: connect: connection refused")
+			s.advance(5 * time.Millisecond)
+		}
+		s.only()
 	})
 	t.Run("constant gaps", func(t *testing.T) {
 		s := newSim(t, nil)
@@ -195,7 +218,7 @@ func TestReconnectStorm(t *testing.T) {
 		gap := 50 * time.Millisecond
 		for i := 0; i < 10; i++ {
 			c := s.conn(3, "", "", "")
-			c.close("upstream unreachable: connection refused")
+			c.close("fault: f1")
 			s.advance(gap)
 			gap *= 2
 		}
@@ -430,6 +453,22 @@ func TestWriteToReplica(t *testing.T) {
 	s := newSim(t, nil)
 	s.tick() // roles from the node source
 	c := s.conn(4, "", "", "")
+	c.do(cmdSpec{name: "SET", key: "k", reply: '-', err: moved(slotOf("k"), 7001)})
+	s.want(RuleWriteToReplica, 1)
+	// After a failover the old master is back as a replica: a client that
+	// lost it to the fault still has it in its slot map for a moment.
+	s = newSim(t, nil)
+	s.tick()
+	c = s.conn(4, "go-redis", "9", "")
+	c.close("node down")
+	s.advance(3 * time.Second)
+	c = s.conn(4, "go-redis", "9", "")
+	c.do(cmdSpec{name: "SET", key: "k", reply: '-', err: moved(slotOf("k"), 7001)})
+	s.want(RuleWriteToReplica, 0)
+	// … but not with READONLY: that is replica routing applied to writes.
+	c = s.conn(4, "go-redis", "9", "")
+	c.ok("READONLY", "")
+	c.info.Readonly = true // as the proxy marks the connection
 	c.do(cmdSpec{name: "SET", key: "k", reply: '-', err: moved(slotOf("k"), 7001)})
 	s.want(RuleWriteToReplica, 1)
 	// Reads on a replica are fine.
