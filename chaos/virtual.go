@@ -176,15 +176,19 @@ func (v *virtual) recover(addr string, now time.Time) {
 
 // masters returns the virtual masters that own slots.
 func (v *virtual) masters() []*vnode {
-	var ms []*vnode
-	seen := map[int16]bool{}
+	// Called on every engine tick: a bitmap of node indexes, no map, no sort.
+	owns := make([]bool, len(v.nodes))
 	for _, o := range v.owner {
-		if o >= 0 && !seen[o] {
-			seen[o] = true
-			ms = append(ms, v.nodes[o])
+		if o >= 0 {
+			owns[o] = true
 		}
 	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].idx < ms[j].idx })
+	var ms []*vnode
+	for i, ok := range owns {
+		if ok {
+			ms = append(ms, v.nodes[i])
+		}
+	}
 	return ms
 }
 
