@@ -131,6 +131,10 @@ func sortByCheckOrder(fs []*Fault) {
 	}
 }
 
+// Quiet reports that no fault and no virtual cluster state is active: every
+// command is forwarded as it is (proxy.QuietPolicy).
+func (e *Engine) Quiet() bool { return e.snap.Load().quiet }
+
 // Command is the proxy's Policy: it decides the fate of one command.
 func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 	s := e.snap.Load()

@@ -124,7 +124,7 @@ var builtinCommands = func() commandTable {
 }()
 
 // lookup finds a command by its name in any case without allocating.
-func (t commandTable) lookup(name []byte) *CommandInfo {
+func (t *commandTable) lookup(name []byte) *CommandInfo {
 	var buf [24]byte
 	if len(name) > len(buf) {
 		return nil
@@ -135,7 +135,7 @@ func (t commandTable) lookup(name []byte) *CommandInfo {
 		}
 		buf[i] = c
 	}
-	return t[string(buf[:len(name)])]
+	return (*t)[string(buf[:len(name)])]
 }
 
 // firstKey returns the first key of a command, or nil.

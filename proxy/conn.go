@@ -52,13 +52,21 @@ type entry struct {
 	data   []byte
 	info   *ConnInfo
 	fault  string
+	slot   int // blocking commands, and every command when observing
 	// recorded for the Observer only
 	sub    string
-	key    string
-	slot   int
-	hash   uint64
-	args   int
+	det    []cmdDetail // one per command (n of them), from the read's details
 	queued int
+}
+
+// cmdDetail is what the Observer learns of one command beyond its entry.
+// The details of one read are one array and their keys substrings of one
+// string: two allocations per read, however many commands it holds.
+type cmdDetail struct {
+	key  string // first key, "" if keyless
+	hash uint64 // of the command's exact bytes
+	slot int32  // -1 if keyless; slotLater if not computed yet
+	args int32
 }
 
 // upstream is one connection to a real node with its reply buffer.
@@ -131,17 +139,32 @@ type clientConn struct {
 
 	routes map[string]*upstream // secondary upstreams, created by the client loop
 
+	// client loop only, when observing: scratch of details
+	cis  []*CommandInfo
+	kb   []byte
+	koff []int
+	// the last command looked up
+	lastTable *commandTable
+	lastName  [16]byte
+	lastLen   uint8
+	lastCI    *CommandInfo
+
 	// MULTI … EXEC: the kinds of the queued commands, so that an address in
 	// any result of EXEC is rewritten too (client loop only).
 	inMulti bool
 	queued  []topology.Kind
 
-	mu       sync.Mutex
-	q        []entry
-	qhead    int
-	primary  int  // entUpstream entries for the primary in the queue
-	unpaired bool // set by the reply loop
-	draining bool
+	mu      sync.Mutex
+	q       []entry
+	qhead   int
+	primary int // entUpstream entries for the primary in the queue
+	// commands pushed (client loop, under mu) and whose replies reached the
+	// client's socket (reply loop, after each flush): the difference is what
+	// a new command finds outstanding (Event.Queued).
+	pushed    int64
+	delivered atomic.Int64
+	unpaired  bool // set by the reply loop
+	draining  bool
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -154,11 +177,19 @@ type clientConn struct {
 	stats    map[statKey]*localStat
 	dirty    []*localStat
 	cur      entry      // the entry being answered by the primary upstream
+	answered int64      // replies written (to the bufio.Writer)
 	curN     int        // replies cur still waits for
 	curStat  *localStat // cur's ok count
 	lastKey  statKey    // stat's one-entry cache
 	lastStat *localStat
+	lat      localLatency // latencies since the last flushStats
+	nodeLat  *nodeLatency
 	discard  int // replies of interrupted blocking commands still to drop
+	// replies of cur counted but not yet reported to the BulkObserver: cur's
+	// commands bulkFirst … bulkFirst+bulkN-1, whose replies start with bulkReply
+	bulkFirst int
+	bulkN     int
+	bulkReply byte
 
 	// A blocking command waiting for its reply (slot+1; 0: none), and the
 	// reply that Interrupt asks to answer it with instead.
@@ -203,6 +234,7 @@ func (c *clientConn) stat(ci *CommandInfo, outcome uint8) *localStat {
 
 // flushStats adds the connection's counts to the shared counters.
 func (c *clientConn) flushStats() {
+	c.lat.flush(c.nodeLat)
 	for _, ls := range c.dirty {
 		ls.cc.count.Add(ls.n)
 		ls.n = 0
@@ -219,7 +251,7 @@ func (s *Server) newClientConn(nd *node, nc net.Conn) *clientConn {
 		Client: nc.RemoteAddr(),
 		Since:  time.Now(),
 	}
-	c := &clientConn{s: s, nd: nd, c: nc, done: make(chan struct{})}
+	c := &clientConn{s: s, nd: nd, c: nc, done: make(chan struct{}), nodeLat: s.metrics.latency.node(nd.addr)}
 	c.info.Store(info)
 	return c
 }
@@ -299,8 +331,12 @@ func (c *clientConn) clientLoop() {
 			c.readFailed(err)
 			return
 		}
-		table := *s.commands.Load()
+		table := s.commands.Load()
 		policy := s.cfg.Policy
+		tracking := policy != nil
+		if qp, ok := policy.(QuietPolicy); ok && qp.Quiet() {
+			policy = nil
+		}
 		observing := s.cfg.Observer != nil
 		// One clock read per batch: every command of a pipeline read at once
 		// shares its start time.
@@ -308,17 +344,28 @@ func (c *clientConn) clientLoop() {
 		if observing || policy != nil || s.metrics.timed {
 			batchStart = time.Now()
 		}
+		var dets []cmdDetail
+		if observing {
+			dets = c.details(table, cmds, policy != nil)
+		}
 		for i := range cmds {
 			cmd := &cmds[i]
 			if len(cmd.Args) == 0 {
 				continue
 			}
-			ci := table.lookup(cmd.Args[0])
+			var ci *CommandInfo
+			if observing {
+				ci = c.cis[i]
+			} else {
+				ci = c.lookup(table, cmd.Args[0])
+			}
 			e := entry{cmd: ci, rw: topology.CommandKind(cmd.Args), info: c.info.Load(), slot: -1}
 			e.start = batchStart
 			c.track(ci, cmd.Args, &e)
 			if observing {
-				c.record(ci, cmd, &e)
+				e.det = dets[i : i+1]
+				e.slot = int(dets[i].slot)
+				e.sub = subcommand(ci, cmd.Args)
 			} else if ci != nil && ci.Blocking {
 				e.slot = slotOf(ci, cmd.Args)
 			}
@@ -327,6 +374,11 @@ func (c *clientConn) clientLoop() {
 				c.blocked.Store(int64(e.slot) + 1)
 			}
 			route := ""
+			if tracking && policy == nil {
+				// A quiet Policy is not called, but must find Asking right
+				// when it wakes.
+				c.trackAsking(ci, c.info.Load())
+			}
 			if policy != nil {
 				// One Command per connection, reused: handing a fresh one to an
 				// interface would cost an allocation per command.
@@ -341,10 +393,7 @@ func (c *clientConn) clientLoop() {
 				}
 				info := c.info.Load()
 				act := policy.Command(info, pc)
-				// ASKING holds for exactly the next command, as in Redis.
-				if asking := pc.Name == "ASKING"; asking != info.Asking {
-					c.update(func(ni *ConnInfo) { ni.Asking = asking })
-				}
+				c.trackAsking(ci, info)
 				if act.Kind != Forward || act.Delay > 0 || act.Route != "" {
 					// Send what is queued before waiting or answering.
 					if !c.send(&out, &batch) {
@@ -364,7 +413,7 @@ func (c *clientConn) clientLoop() {
 						return
 					case Hang:
 						if observing {
-							s.observe(c.event(&e, EventHeld, nil))
+							s.observe(c.event(&e, 0, EventHeld, nil))
 						}
 						select {
 						case <-act.Release:
@@ -396,8 +445,11 @@ func (c *clientConn) clientLoop() {
 				continue
 			}
 			e.n = 1
-			if k := len(batch) - 1; k >= 0 && !observing && mergeable(&batch[k], &e) {
+			if k := len(batch) - 1; k >= 0 && mergeable(&batch[k], &e) {
 				batch[k].n++
+				if e.det != nil {
+					batch[k].det = batch[k].det[:len(batch[k].det)+1]
+				}
 			} else {
 				batch = append(batch, e)
 			}
@@ -429,13 +481,21 @@ func (c *clientConn) clientLoop() {
 
 // mergeable reports whether e can be answered as part of prev: both plain
 // commands of the same name for the primary upstream, nothing to rewrite,
-// nothing to record per command.
+// no fault; when observing, the next command of the same read (its details
+// follow prev's in the read's array).
 func mergeable(prev, e *entry) bool {
-	return prev.kind == entUpstream && e.kind == entUpstream && prev.up == nil && e.up == nil &&
+	if !(prev.kind == entUpstream && e.kind == entUpstream && prev.up == nil && e.up == nil &&
 		prev.rw == topology.KindNone && e.rw == topology.KindNone && !prev.unpair && !e.unpair &&
 		prev.exec == nil && e.exec == nil && prev.fault == "" && e.fault == "" &&
 		prev.cmd == e.cmd && prev.start == e.start && prev.info == e.info && prev.n < 1<<30 &&
-		(e.cmd == nil || !e.cmd.Blocking)
+		(e.cmd == nil || !e.cmd.Blocking) && prev.sub == e.sub) {
+		return false
+	}
+	if e.det == nil || prev.det == nil {
+		return e.det == nil && prev.det == nil
+	}
+	n := len(prev.det)
+	return n < cap(prev.det) && &prev.det[:n+1][n] == &e.det[0]
 }
 
 // send queues the batch's entries, then writes the commands upstream. The
@@ -474,7 +534,10 @@ func (c *clientConn) push(es []entry) {
 		} else if c.primary == 0 || c.unpaired {
 			wake = true
 		}
-		e.queued = len(c.q) - c.qhead
+		if e.kind != entClose {
+			e.queued = int(c.pushed - c.delivered.Load())
+			c.pushed += int64(max(e.n, 1))
+		}
 		c.q = append(c.q, *e)
 	}
 	c.mu.Unlock()
@@ -556,23 +619,86 @@ func (c *clientConn) update(f func(*ConnInfo)) {
 	c.info.Store(&ni)
 }
 
-// record fills the Observer's fields of an entry.
-func (c *clientConn) record(ci *CommandInfo, cmd *resp.Command, e *entry) {
-	e.args = len(cmd.Args)
-	e.hash = maphash.Bytes(hashSeed, cmd.Raw)
-	if ci == nil {
-		return
+// slotLater marks a keyed command whose slot is computed only if needed
+// (an event reported one by one): no Policy needed it.
+const slotLater = -2
+
+// details looks up the commands of one read (into c.cis) and returns what
+// the Observer learns of each: hash, argument count, first key, and the slot
+// if withSlot (else for blocking commands only).
+func (c *clientConn) details(table *commandTable, cmds []resp.Command, withSlot bool) []cmdDetail {
+	dets := make([]cmdDetail, len(cmds))
+	c.cis, c.kb, c.koff = c.cis[:0], c.kb[:0], c.koff[:0]
+	for i := range cmds {
+		cmd := &cmds[i]
+		var ci *CommandInfo
+		if len(cmd.Args) > 0 {
+			ci = c.lookup(table, cmd.Args[0])
+		}
+		c.cis = append(c.cis, ci)
+		d := &dets[i]
+		d.args = int32(len(cmd.Args))
+		d.hash = maphash.Bytes(hashSeed, cmd.Raw)
+		d.slot = -1
+		c.koff = append(c.koff, len(c.kb))
+		if k := firstKey(ci, cmd.Args); k != nil {
+			c.kb = append(c.kb, k...)
+			if withSlot || ci.Blocking {
+				d.slot = int32(topology.Slot(k))
+			} else {
+				d.slot = slotLater
+			}
+		}
+	}
+	if len(c.kb) > 0 {
+		keys := string(c.kb)
+		for i := range dets {
+			end := len(keys)
+			if i+1 < len(c.koff) {
+				end = c.koff[i+1]
+			}
+			dets[i].key = keys[c.koff[i]:end]
+		}
+	}
+	if cap(c.kb) > 64<<10 {
+		c.kb = nil
+	}
+	return dets
+}
+
+// trackAsking records whether the command is ASKING, which holds for
+// exactly the next command, as in Redis.
+func (c *clientConn) trackAsking(ci *CommandInfo, info *ConnInfo) {
+	if asking := ci != nil && ci.Name == "ASKING"; asking != info.Asking {
+		c.update(func(ni *ConnInfo) { ni.Asking = asking })
+	}
+}
+
+// lookup finds a command by name, remembering the last one: a pipeline is
+// mostly the same command again.
+func (c *clientConn) lookup(table *commandTable, name []byte) *CommandInfo {
+	if table == c.lastTable && len(name) == int(c.lastLen) && bytes.Equal(name, c.lastName[:c.lastLen]) {
+		return c.lastCI
+	}
+	ci := table.lookup(name)
+	if len(name) <= len(c.lastName) {
+		c.lastTable, c.lastLen, c.lastCI = table, uint8(len(name)), ci
+		copy(c.lastName[:], name)
+	}
+	return ci
+}
+
+// subcommand is the upper-case subcommand of a container command, for the
+// Observer.
+func subcommand(ci *CommandInfo, args [][]byte) string {
+	if ci == nil || len(args) < 2 {
+		return ""
 	}
 	switch ci.Name {
 	case "CLIENT", "CLUSTER", "CONFIG", "COMMAND", "SCRIPT", "FUNCTION", "OBJECT", "MEMORY", "XINFO", "ACL":
-		if len(cmd.Args) > 1 {
-			e.sub = string(bytes.ToUpper(cmd.Args[1]))
-		}
+		return string(bytes.ToUpper(args[1]))
 	}
-	if k := firstKey(ci, cmd.Args); k != nil {
-		e.key = string(k)
-		e.slot = topology.Slot(k)
-	}
+	return ""
 }
 
 func (c *clientConn) sleep(d time.Duration) bool {
@@ -650,6 +776,7 @@ func (c *clientConn) replyLoop() {
 	defer c.reportCurrent()
 	up := c.up
 	fast := c.s.cfg.Observer == nil
+	bulk := c.s.bulk != nil
 	for {
 		if c.curN == 0 && !c.next() {
 			return
@@ -685,9 +812,12 @@ func (c *clientConn) replyLoop() {
 			}
 			if c.curN > 0 && !up.streaming && reply[0] != '-' && reply[0] != '!' && c.cur.rw == topology.KindNone {
 				up.start += n
-				if fast {
+				switch {
+				case fast:
 					c.countOK()
-				} else {
+				case bulk && c.cur.det != nil && c.cur.fault == "" && c.cur.cmd != nil && !c.cur.cmd.Blocking:
+					c.countBulk(reply[0])
+				default:
 					c.complete(reply)
 				}
 			} else {
@@ -712,6 +842,8 @@ func (c *clientConn) replyLoop() {
 				return
 			}
 		}
+		c.delivered.Store(c.answered)
+		c.flushBulk()
 		c.flushStats()
 		_, err := up.readMore()
 		if c.s.metrics.timed || c.s.cfg.Observer != nil {
@@ -756,10 +888,13 @@ func (c *clientConn) next() bool {
 		ent := *e
 		c.popLocked()
 		c.mu.Unlock()
+		if ent.kind != entClose {
+			c.answered += int64(max(ent.n, 1))
+		}
 		switch ent.kind {
 		case entInjected:
 			c.w.Write(ent.data)
-			c.finish(&ent, ent.data)
+			c.finish(&ent, 0, ent.data)
 		case entUpstream:
 			if ent.up == nil { // unpaired: replies flow through unmatched
 				continue
@@ -771,9 +906,9 @@ func (c *clientConn) next() bool {
 			}
 			out := c.rewrite(&ent, r, ent.up.host)
 			c.w.Write(out)
-			c.finish(&ent, out)
+			c.finish(&ent, 0, out)
 		case entNone:
-			c.finish(&ent, nil)
+			c.finish(&ent, 0, nil)
 		case entClose:
 			c.w.Flush()
 			c.close("closed after last reply")
@@ -851,8 +986,57 @@ func (c *clientConn) closeOnWriteErr(err error) bool {
 
 // complete records one reply of cur.
 func (c *clientConn) complete(reply []byte) {
-	c.finish(&c.cur, reply)
+	c.flushBulk()
+	c.finish(&c.cur, c.curIndex(), reply)
 	c.doneOne()
+}
+
+// curIndex is the index in cur of the command the next reply answers.
+func (c *clientConn) curIndex() int { return max(int(c.cur.n), 1) - c.curN }
+
+// countBulk counts one plain reply of cur for the BulkObserver.
+func (c *clientConn) countBulk(first byte) {
+	if c.bulkN > 0 && c.bulkReply != first {
+		c.flushBulk()
+	}
+	if c.bulkN == 0 {
+		c.bulkFirst, c.bulkReply = c.curIndex(), first
+	}
+	c.bulkN++
+	c.countOK()
+}
+
+// flushBulk reports cur's counted replies: in bulk if the Observer takes
+// them so, else one by one.
+func (c *clientConn) flushBulk() {
+	n := c.bulkN
+	if n == 0 {
+		return
+	}
+	c.bulkN = 0
+	e := &c.cur
+	first := c.bulkFirst
+	if first+n > len(e.det) || e.info == nil {
+		return // cannot happen: bulk entries carry one detail per command
+	}
+	lat := c.latency(e)
+	b := Bulk{Conn: e.info, Time: e.start, Latency: lat, N: n, Queued: e.queued + first + n - 1, Reply: c.bulkReply}
+	if e.cmd != nil {
+		b.Command = e.cmd.Name
+	}
+	for i := first; i < first+n; i++ {
+		if e.det[i].slot >= 0 {
+			b.Keyed++
+		}
+	}
+	if c.s.bulk.ObserveBulk(&b) {
+		return
+	}
+	for i := first; i < first+n; i++ {
+		ev := c.event(e, i, EventCommand, nil)
+		ev.Reply, ev.Latency = c.bulkReply, lat
+		c.s.observe(ev)
+	}
 }
 
 // countOK records one plain reply of cur on the fast path (no Observer).
@@ -868,15 +1052,17 @@ func (c *clientConn) countOK() {
 	ls.n++
 	if c.s.metrics.timed && !c.cur.start.IsZero() {
 		if lat := c.replyNow.Sub(c.cur.start); lat > 0 {
-			ls.cc.latency.Observe(lat.Seconds())
+			c.lat.observe(lat, 1)
 		}
 	}
 	c.doneOne()
 }
 
 func (c *clientConn) doneOne() {
+	c.answered++
 	c.curN--
 	if c.curN == 0 {
+		c.flushBulk()
 		if c.blocked.Load() != 0 {
 			c.blocked.Store(0)
 			c.interrupt.Store(nil)
@@ -908,7 +1094,7 @@ func (c *clientConn) applyInterrupt() {
 	c.w.Flush()
 	inj := c.cur
 	inj.kind = entInjected
-	c.finish(&inj, *r)
+	c.finish(&inj, c.curIndex(), *r)
 	c.discard++
 	c.doneOne()
 	c.s.unblock(c.up)
@@ -919,9 +1105,12 @@ func (c *clientConn) reportCurrent() {
 	if c.curN == 0 || c.s.cfg.Observer == nil {
 		return
 	}
-	ev := c.event(&c.cur, EventCommand, nil)
-	ev.Reason = "no reply: connection closed"
-	c.s.observe(ev)
+	c.flushBulk()
+	for i := c.curIndex(); i < max(int(c.cur.n), 1); i++ {
+		ev := c.event(&c.cur, i, EventCommand, nil)
+		ev.Reason = "no reply: connection closed"
+		c.s.observe(ev)
+	}
 }
 
 // rewrite replaces real node addresses in a reply with announced ones.
@@ -954,8 +1143,20 @@ func (c *clientConn) rewrite(e *entry, reply []byte, upHost string) []byte {
 	return out
 }
 
-// finish records a completed command in metrics and events.
-func (c *clientConn) finish(e *entry, reply []byte) {
+// latency is the time from e's read to the reply just read.
+func (c *clientConn) latency(e *entry) time.Duration {
+	if e.start.IsZero() {
+		return 0
+	}
+	now := c.replyNow
+	if now.Before(e.start) {
+		now = time.Now()
+	}
+	return now.Sub(e.start)
+}
+
+// finish records a completed command (e's command i) in metrics and events.
+func (c *clientConn) finish(e *entry, i int, reply []byte) {
 	s := c.s
 	var outcome uint8 // ok
 	var first byte
@@ -968,39 +1169,38 @@ func (c *clientConn) finish(e *entry, reply []byte) {
 	case first == '-' || first == '!':
 		outcome = 1
 	}
-	var lat time.Duration
-	if !e.start.IsZero() {
-		now := c.replyNow
-		if now.Before(e.start) {
-			now = time.Now()
-		}
-		lat = now.Sub(e.start)
-	}
+	lat := c.latency(e)
 	ls := c.stat(e.cmd, outcome)
 	if ls.n == 0 {
 		c.dirty = append(c.dirty, ls)
 	}
 	ls.n++
 	if lat > 0 && s.metrics.timed {
-		ls.cc.latency.Observe(lat.Seconds())
+		c.lat.observe(lat, 1)
 	}
 	if s.cfg.Observer == nil || e.info == nil {
 		return
 	}
-	ev := c.event(e, EventCommand, reply)
+	ev := c.event(e, i, EventCommand, reply)
 	ev.Latency = lat
 	s.observe(ev)
 }
 
-// event builds the Observer's record of a command.
-func (c *clientConn) event(e *entry, typ EventType, reply []byte) Event {
+// event builds the Observer's record of e's command i.
+func (c *clientConn) event(e *entry, i int, typ EventType, reply []byte) Event {
 	info := e.info
 	if info == nil {
 		info = c.info.Load()
 	}
-	ev := Event{Type: typ, Time: e.start, Conn: *info, Sub: e.sub,
-		Key: e.key, Slot: e.slot, Hash: e.hash, Args: e.args,
-		Queued: e.queued, Fault: e.fault}
+	ev := Event{Type: typ, Time: e.start, Conn: *info, Sub: e.sub, Slot: -1,
+		Queued: e.queued + i, Fault: e.fault}
+	if i < len(e.det) {
+		d := &e.det[i]
+		ev.Key, ev.Slot, ev.Hash, ev.Args = d.key, int(d.slot), d.hash, int(d.args)
+		if d.slot == slotLater {
+			ev.Slot = topology.Slot([]byte(d.key))
+		}
+	}
 	if e.cmd != nil {
 		ev.Command = e.cmd.Name
 	}
@@ -1056,9 +1256,12 @@ func (c *clientConn) closeWith(reason string, rst bool) {
 		}
 		c.mu.Unlock()
 		for i := range unanswered {
-			ev := c.event(&unanswered[i], EventCommand, nil)
-			ev.Reason = "no reply: " + reason
-			c.s.observe(ev)
+			e := &unanswered[i]
+			for j := range max(int(e.n), 1) {
+				ev := c.event(e, j, EventCommand, nil)
+				ev.Reason = "no reply: " + reason
+				c.s.observe(ev)
+			}
 		}
 		c.s.observe(Event{Type: EventClose, Time: time.Now(), Conn: *c.info.Load(), Slot: -1, Reason: reason})
 	})

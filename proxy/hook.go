@@ -60,6 +60,14 @@ type Policy interface {
 	Command(c *ConnInfo, cmd *Command) Action
 }
 
+// QuietPolicy is a Policy that can tell it has nothing to do: while Quiet
+// reports true, Command would forward every command as it is, and the proxy
+// does not call it (nor compute the slots it would need).
+type QuietPolicy interface {
+	Policy
+	Quiet() bool
+}
+
 // EventType says what an Event records.
 type EventType uint8
 
@@ -94,4 +102,26 @@ type Event struct {
 // cannot keep up drops events and counts the drops.
 type Observer interface {
 	Observe(Event)
+}
+
+// Bulk is a run of commands one connection sent in one read, all of the same
+// name and answered by the node without error, none rewritten and none
+// touched by a fault: the n commands a pipeline of GETs amounts to.
+type Bulk struct {
+	Conn    *ConnInfo // read-only
+	Command string
+	Time    time.Time     // when the commands were read
+	Latency time.Duration // until their replies were read
+	N       int           // commands
+	Keyed   int           // of which had a key
+	Queued  int           // commands outstanding when the last one was sent
+	Reply   byte          // first byte of the replies
+}
+
+// BulkObserver is an Observer that can take plain commands in bulk. When
+// ObserveBulk returns false, the proxy reports the commands one by one with
+// Observe instead (with their keys, hashes and slots), in order.
+type BulkObserver interface {
+	Observer
+	ObserveBulk(*Bulk) bool
 }

@@ -10,7 +10,7 @@ import (
 // global one).
 type metrics struct {
 	commands       *prometheus.CounterVec
-	latency        *prometheus.HistogramVec
+	latency        *latencyVec
 	conns          *prometheus.GaugeVec
 	upstreamErrors *prometheus.CounterVec
 	refreshes      *prometheus.CounterVec
@@ -22,8 +22,7 @@ type metrics struct {
 type cmdKey struct{ node, cmd, outcome string }
 
 type cmdCounters struct {
-	count   prometheus.Counter
-	latency prometheus.Observer
+	count prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,11 +31,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "redis_chaos_commands_total",
 			Help: "Commands answered, by real node, command and outcome (ok, error, injected).",
 		}, []string{"node", "command", "outcome"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "redis_chaos_command_duration_seconds",
-			Help:    "Time from a command read to its reply sent on, by real node.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"node"}),
+		latency: newLatencyVec(),
 		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "redis_chaos_client_connections",
 			Help: "Open client connections, by real node.",
@@ -63,8 +58,7 @@ func (m *metrics) counters(node, cmd, outcome string) *cmdCounters {
 	v, ok := m.cache.Load(k)
 	if !ok {
 		v, _ = m.cache.LoadOrStore(k, &cmdCounters{
-			count:   m.commands.WithLabelValues(node, cmd, outcome),
-			latency: m.latency.WithLabelValues(node),
+			count: m.commands.WithLabelValues(node, cmd, outcome),
 		})
 	}
 	return v.(*cmdCounters)

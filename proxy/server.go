@@ -102,6 +102,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	bulk    BulkObserver // cfg.Observer, if it takes plain commands in bulk
 
 	mu      sync.Mutex
 	nodes   map[string]*node // by real address
@@ -150,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 		conns:   map[*clientConn]struct{}{},
 		refresh: make(chan struct{}, 1),
 	}
+	s.bulk, _ = cfg.Observer.(BulkObserver)
 	s.metrics = newMetrics(cfg.Registerer)
 	ct := builtinCommands
 	s.commands.Store(&ct)

@@ -84,24 +84,46 @@ func (k *Checker) fast(ev *proxy.Event) bool {
 	if !fp.quiet.Load() || t-fp.loud.Load() < int64(time.Second) || !plainCommand(ev.Command) {
 		return false
 	}
-	s := &fp.shards[ev.Conn.ID%tallyShards]
+	keyed := 0
+	if ev.Slot >= 0 {
+		keyed = 1
+	}
+	return k.tally(&ev.Conn, 1, keyed)
+}
+
+// ObserveBulk counts a run of plain commands in their connection's tally on
+// the same conditions as fast; it reports false when the checker must see
+// them one by one.
+func (k *Checker) ObserveBulk(b *proxy.Bulk) bool {
+	fp := &k.fp
+	t := b.Time.UnixNano()
+	if b.Latency >= k.th.DesyncGap || b.Latency >= k.th.CommandTimeout/2 {
+		fp.loud.Store(t + int64(b.Latency))
+		return false
+	}
+	if b.Reply == '-' || b.Reply == '!' || b.Reply == 0 || b.Queued >= k.th.ReplayBurst ||
+		!fp.quiet.Load() || t-fp.loud.Load() < int64(time.Second) || !plainCommand(b.Command) {
+		return false
+	}
+	return k.tally(b.Conn, b.N, b.Keyed)
+}
+
+// tally adds n commands (keyed of them with a key) to the connection's tally.
+func (k *Checker) tally(info *proxy.ConnInfo, n, keyed int) bool {
+	s := &k.fp.shards[info.ID%tallyShards]
 	var tl *tally
 	if m := s.m.Load(); m != nil {
-		tl = (*m)[ev.Conn.ID]
+		tl = (*m)[info.ID]
 	}
 	if tl == nil {
-		if tl = k.newTally(s, &ev.Conn); tl == nil {
+		if tl = k.newTally(s, info); tl == nil {
 			return false
 		}
 	}
-	if tl.info.LibName != ev.Conn.LibName || tl.info.LibVer != ev.Conn.LibVer || tl.info.Name != ev.Conn.Name {
+	if tl.info.LibName != info.LibName || tl.info.LibVer != info.LibVer || tl.info.Name != info.Name {
 		return false // the connection renamed itself: take the slow path
 	}
-	if ev.Slot >= 0 {
-		tl.counts.Add(1 + 1<<32)
-	} else {
-		tl.counts.Add(1)
-	}
+	tl.counts.Add(int64(n) + int64(keyed)<<32)
 	return true
 }
 
