@@ -60,10 +60,9 @@ type entry struct {
 }
 
 // cmdDetail is what the Observer learns of one command beyond its entry.
-// The details of one read are one array and their keys substrings of one
-// string: two allocations per read, however many commands it holds.
+// The details of one read are consecutive in an arena (detailArena).
 type cmdDetail struct {
-	key  string // first key, "" if keyless
+	key  []byte // first key, nil if keyless (in the connection's arena: copy to keep)
 	hash uint64 // of the command's exact bytes
 	slot int32  // -1 if keyless; slotLater if not computed yet
 	args int32
@@ -139,10 +138,10 @@ type clientConn struct {
 
 	routes map[string]*upstream // secondary upstreams, created by the client loop
 
-	// client loop only, when observing: scratch of details
-	cis  []*CommandInfo
-	kb   []byte
-	koff []int
+	// client loop only, when observing: what details needs
+	cis    []*CommandInfo
+	arenas [2]*detailArena
+	arena  int // the one in use
 	// the last command looked up
 	lastTable *commandTable
 	lastName  [16]byte
@@ -190,6 +189,7 @@ type clientConn struct {
 	bulkFirst int
 	bulkN     int
 	bulkReply byte
+	bulkRec   Bulk // reused: handing a fresh one to an interface would allocate
 
 	// A blocking command waiting for its reply (slot+1; 0: none), and the
 	// reply that Interrupt asks to answer it with instead.
@@ -627,8 +627,11 @@ const slotLater = -2
 // the Observer learns of each: hash, argument count, first key, and the slot
 // if withSlot (else for blocking commands only).
 func (c *clientConn) details(table *commandTable, cmds []resp.Command, withSlot bool) []cmdDetail {
-	dets := make([]cmdDetail, len(cmds))
-	c.cis, c.kb, c.koff = c.cis[:0], c.kb[:0], c.koff[:0]
+	a := c.arenaFor(len(cmds))
+	n := len(a.dets)
+	a.dets = a.dets[:n+len(cmds)]
+	dets := a.dets[n : n+len(cmds) : n+len(cmds)]
+	c.cis = c.cis[:0]
 	for i := range cmds {
 		cmd := &cmds[i]
 		var ci *CommandInfo
@@ -637,12 +640,9 @@ func (c *clientConn) details(table *commandTable, cmds []resp.Command, withSlot 
 		}
 		c.cis = append(c.cis, ci)
 		d := &dets[i]
-		d.args = int32(len(cmd.Args))
-		d.hash = maphash.Bytes(hashSeed, cmd.Raw)
-		d.slot = -1
-		c.koff = append(c.koff, len(c.kb))
+		*d = cmdDetail{args: int32(len(cmd.Args)), hash: maphash.Bytes(hashSeed, cmd.Raw), slot: -1}
 		if k := firstKey(ci, cmd.Args); k != nil {
-			c.kb = append(c.kb, k...)
+			d.key = a.keep(k)
 			if withSlot || ci.Blocking {
 				d.slot = int32(topology.Slot(k))
 			} else {
@@ -650,20 +650,55 @@ func (c *clientConn) details(table *commandTable, cmds []resp.Command, withSlot 
 			}
 		}
 	}
-	if len(c.kb) > 0 {
-		keys := string(c.kb)
-		for i := range dets {
-			end := len(keys)
-			if i+1 < len(c.koff) {
-				end = c.koff[i+1]
-			}
-			dets[i].key = keys[c.koff[i]:end]
-		}
-	}
-	if cap(c.kb) > 64<<10 {
-		c.kb = nil
-	}
 	return dets
+}
+
+// A detailArena holds the details and keys of consecutive reads, so that
+// observing costs no allocation per read. A connection has two and switches
+// when one is full; a full one is written again only once every command it
+// describes has been answered and delivered (the reply loop's delivered
+// count reaches its fence): until then nothing of it is overwritten, and
+// what an Event needs of it (the key) is copied.
+type detailArena struct {
+	dets  []cmdDetail
+	keys  []byte
+	fence int64 // commands pushed when it filled
+}
+
+const (
+	arenaDetails = 32
+	arenaKeys    = 512
+)
+
+// arenaFor returns an arena with room for n more details.
+func (c *clientConn) arenaFor(n int) *detailArena {
+	a := c.arenas[c.arena]
+	if a != nil && cap(a.dets)-len(a.dets) >= n {
+		return a
+	}
+	if a != nil {
+		a.fence = c.pushed // every command before this read is pushed
+	}
+	c.arena ^= 1
+	b := c.arenas[c.arena]
+	if b != nil && b.fence <= c.delivered.Load() && cap(b.dets) >= n {
+		b.dets, b.keys = b.dets[:0], b.keys[:0]
+		return b
+	}
+	// Still in use (or too small): leave it to the garbage collector.
+	b = &detailArena{dets: make([]cmdDetail, 0, max(n, arenaDetails)), keys: make([]byte, 0, arenaKeys)}
+	c.arenas[c.arena] = b
+	return b
+}
+
+// keep copies k into the arena (or, when it has no room, to the heap).
+func (a *detailArena) keep(k []byte) []byte {
+	if cap(a.keys)-len(a.keys) < len(k) {
+		return bytes.Clone(k)
+	}
+	n := len(a.keys)
+	a.keys = append(a.keys, k...)
+	return a.keys[n:len(a.keys):len(a.keys)]
 }
 
 // trackAsking records whether the command is ASKING, which holds for
@@ -842,8 +877,8 @@ func (c *clientConn) replyLoop() {
 				return
 			}
 		}
-		c.delivered.Store(c.answered)
 		c.flushBulk()
+		c.delivered.Store(c.answered) // after the last use of their details
 		c.flushStats()
 		_, err := up.readMore()
 		if c.s.metrics.timed || c.s.cfg.Observer != nil {
@@ -1020,7 +1055,8 @@ func (c *clientConn) flushBulk() {
 		return // cannot happen: bulk entries carry one detail per command
 	}
 	lat := c.latency(e)
-	b := Bulk{Conn: e.info, Time: e.start, Latency: lat, N: n, Queued: e.queued + first + n - 1, Reply: c.bulkReply}
+	b := &c.bulkRec
+	*b = Bulk{Conn: e.info, Time: e.start, Latency: lat, N: n, Queued: e.queued + first + n - 1, Reply: c.bulkReply}
 	if e.cmd != nil {
 		b.Command = e.cmd.Name
 	}
@@ -1029,7 +1065,7 @@ func (c *clientConn) flushBulk() {
 			b.Keyed++
 		}
 	}
-	if c.s.bulk.ObserveBulk(&b) {
+	if c.s.bulk.ObserveBulk(b) {
 		return
 	}
 	for i := first; i < first+n; i++ {
@@ -1196,9 +1232,9 @@ func (c *clientConn) event(e *entry, i int, typ EventType, reply []byte) Event {
 		Queued: e.queued + i, Fault: e.fault}
 	if i < len(e.det) {
 		d := &e.det[i]
-		ev.Key, ev.Slot, ev.Hash, ev.Args = d.key, int(d.slot), d.hash, int(d.args)
+		ev.Key, ev.Slot, ev.Hash, ev.Args = string(d.key), int(d.slot), d.hash, int(d.args)
 		if d.slot == slotLater {
-			ev.Slot = topology.Slot([]byte(d.key))
+			ev.Slot = topology.Slot(d.key)
 		}
 	}
 	if e.cmd != nil {

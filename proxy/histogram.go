@@ -82,8 +82,12 @@ type latencyVec struct {
 }
 
 func newLatencyVec() *latencyVec {
-	return &latencyVec{desc: prometheus.NewDesc("redis_chaos_command_duration_seconds",
-		"Time from a command read to its reply sent on, by real node.", []string{"node"}, nil)}
+	opts := prometheus.HistogramOpts{
+		Name:    "redis_chaos_command_duration_seconds",
+		Help:    "Time from a command read to its reply sent on, by real node.",
+		Buckets: latencyBounds,
+	}
+	return &latencyVec{desc: prometheus.NewDesc(opts.Name, opts.Help, []string{"node"}, nil)}
 }
 
 func (v *latencyVec) node(addr string) *nodeLatency {

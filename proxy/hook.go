@@ -120,7 +120,8 @@ type Bulk struct {
 
 // BulkObserver is an Observer that can take plain commands in bulk. When
 // ObserveBulk returns false, the proxy reports the commands one by one with
-// Observe instead (with their keys, hashes and slots), in order.
+// Observe instead (with their keys, hashes and slots), in order. The Bulk is
+// valid only during the call.
 type BulkObserver interface {
 	Observer
 	ObserveBulk(*Bulk) bool
