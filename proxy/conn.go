@@ -666,8 +666,9 @@ type detailArena struct {
 }
 
 const (
-	arenaDetails = 32
-	arenaKeys    = 512
+	arenaDetails    = 32
+	arenaKeys       = 512
+	maxArenaDetails = 4096 // a larger one (a huge pipeline) is not kept
 )
 
 // arenaFor returns an arena with room for n more details.
@@ -681,7 +682,7 @@ func (c *clientConn) arenaFor(n int) *detailArena {
 	}
 	c.arena ^= 1
 	b := c.arenas[c.arena]
-	if b != nil && b.fence <= c.delivered.Load() && cap(b.dets) >= n {
+	if b != nil && b.fence <= c.delivered.Load() && cap(b.dets) >= n && cap(b.dets) <= maxArenaDetails {
 		b.dets, b.keys = b.dets[:0], b.keys[:0]
 		return b
 	}
@@ -827,6 +828,7 @@ func (c *clientConn) replyLoop() {
 			n, err := up.sc.Scan(up.buf[up.start:up.end])
 			if err != nil {
 				c.s.metrics.upstreamErrors.WithLabelValues(up.addr, "protocol").Inc()
+				c.flushBulk() // the replies before it were good
 				c.close("upstream protocol error: " + err.Error())
 				return
 			}
@@ -871,14 +873,16 @@ func (c *clientConn) replyLoop() {
 			}
 		}
 		emit()
+		// Events before the client can react to the replies; the details
+		// are not used after flushBulk.
+		c.flushBulk()
 		if c.w.Buffered() > 0 {
 			if err := c.w.Flush(); err != nil {
 				c.close("client write: " + err.Error())
 				return
 			}
 		}
-		c.flushBulk()
-		c.delivered.Store(c.answered) // after the last use of their details
+		c.delivered.Store(c.answered)
 		c.flushStats()
 		_, err := up.readMore()
 		if c.s.metrics.timed || c.s.cfg.Observer != nil {
@@ -1015,6 +1019,7 @@ func (c *clientConn) deliver(reply []byte) bool {
 }
 
 func (c *clientConn) closeOnWriteErr(err error) bool {
+	c.flushBulk()
 	c.close("client write: " + err.Error())
 	return false
 }
@@ -1061,7 +1066,7 @@ func (c *clientConn) flushBulk() {
 		b.Command = e.cmd.Name
 	}
 	for i := first; i < first+n; i++ {
-		if e.det[i].slot >= 0 {
+		if e.det[i].slot != -1 { // keyed (slotLater: not computed)
 			b.Keyed++
 		}
 	}

@@ -22,6 +22,7 @@ type recorder struct {
 	bulks  int
 	counts map[uint64]int // commands per connection, bulk or not
 	flip   bool
+	bad    []string
 }
 
 func (r *recorder) Observe(ev proxy.Event) {
@@ -42,6 +43,9 @@ func (r *recorder) ObserveBulk(b *proxy.Bulk) bool {
 		return false
 	}
 	r.bulks++
+	if b.Keyed != b.N || b.Reply != '+' || b.N < 1 {
+		r.bad = append(r.bad, fmt.Sprintf("bulk of %d SETs: keyed %d, reply %q", b.N, b.Keyed, b.Reply))
+	}
 	r.counts[b.Conn.ID] += b.N
 	r.keys[b.Conn.ID] = append(r.keys[b.Conn.ID], fmt.Sprintf("bulk:%d", b.N))
 	return true
@@ -134,6 +138,9 @@ func TestObserverSeesEveryCommandInOrder(t *testing.T) {
 	defer rec.mu.Unlock()
 	if rec.bulks == 0 {
 		t.Error("no command was reported in bulk")
+	}
+	for _, b := range rec.bad[:min(5, len(rec.bad))] {
+		t.Error(b)
 	}
 	// Each connection's events, bulks expanded to the keys they stand for,
 	// are exactly one worker's keys in order.
