@@ -92,6 +92,7 @@ func New(cfg Config) *Checker {
 	}
 	k.series = newSeriesStore(cfg.Limits.SeriesLength, cfg.Limits.MaxSeriesNodes)
 	k.nodes = newNodeView()
+	k.fp.quiet.Store(true) // nothing to follow yet (else the first tick would say so)
 	for _, id := range cfg.Disabled {
 		k.disabled[id] = true
 	}

@@ -16,9 +16,12 @@ import (
 // redirect waiting to be followed, no retry of a CLUSTERDOWN to time, no
 // held or slow command), Observe only counts it in a per-connection tally
 // instead of queueing the whole event; the checker goroutine folds the
-// tallies into its state every drain. Any error reply, held or slow command
+// tallies into its state every drain. A redirect or wait error
+// (followedError), a command left without reply, a held or slow command
 // turns the fast path off for a second from the producer's side, before the
 // checker goroutine has even seen it, so a follow-up never slips through.
+// The proxy hands runs of plain commands over in bulk (ObserveBulk), on the
+// same conditions.
 // Plain commands never count for the handshake rules (HELLO, AUTH, PING,
 // CLIENT … are not plain), and a slow reply, the sign of a handshake the
 // client may give up on, is loud.
@@ -66,6 +69,17 @@ func plainCommand(name string) bool {
 	return ok && f&^fWrite == 0
 }
 
+// followedError reports the error replies after which a rule watches the
+// client's next commands one by one: a redirect to follow, a wait before
+// retrying. Other errors (a CLIENT SETINFO unknown to an older Redis, a
+// WRONGTYPE …) are judged on their own event and do not make the fast path
+// loud: a client opening connections to Redis 7.0 would otherwise keep it
+// off for good.
+func followedError(err string) bool {
+	code := errCode(err)
+	return code == "MOVED" || code == "ASK" || waitError(code)
+}
+
 // fast counts ev in its connection's tally if it is plain and the checker is
 // quiet. It reports whether it did.
 func (k *Checker) fast(ev *proxy.Event) bool {
@@ -76,7 +90,7 @@ func (k *Checker) fast(ev *proxy.Event) bool {
 	slow := ev.Latency >= k.th.DesyncGap || ev.Latency >= k.th.CommandTimeout/2
 	if ev.Type != proxy.EventCommand || ev.Reply == '-' || ev.Reply == 0 || ev.Fault != "" || slow ||
 		ev.Queued >= k.th.ReplayBurst {
-		if ev.Type == proxy.EventHeld || ev.Reply == '-' || slow {
+		if ev.Type == proxy.EventHeld || slow || ev.Type == proxy.EventCommand && (ev.Reply == 0 || ev.Reply == '-' && followedError(ev.Err)) {
 			fp.loud.Store(t + int64(ev.Latency)) // from when the reply was seen
 		}
 		return false
