@@ -395,7 +395,7 @@ func (cf *configFaults) reconcileLocked(list []configFault) fault.Errors {
 			cf.log.Warn("config: remove fault", "id", a.id, "err", err)
 		}
 		delete(cf.applied, key)
-		cf.log.Info("config: fault removed", "id", a.id)
+		cf.audit("fault removed", "id", a.id)
 	}
 	var problems fault.Errors
 	for _, key := range order {
@@ -424,7 +424,14 @@ func (cf *configFaults) reconcileLocked(list []configFault) fault.Errors {
 			continue
 		}
 		cf.applied[key] = appliedFault{id: f.ID, sum: w.sum}
-		cf.log.Info("config: fault added", "id", f.ID, "action", f.Spec.Action, "target", f.Spec.Target, "nodes", f.Nodes, "name", w.cf.Name)
+		cf.audit("fault added", "id", f.ID, "action", f.Spec.Action, "target", f.Spec.Target, "nodes", f.Nodes, "ttl", f.Spec.TTL.D(), "name", w.cf.Name)
 	}
 	return problems
+}
+
+// audit logs a fault change the config file made, in the control API's
+// audit format (who: the file).
+func (cf *configFaults) audit(what string, args ...any) {
+	who := slog.Group("who", "config", cf.file)
+	cf.log.Info("audit: "+what, append([]any{who, "at", time.Now().UTC().Format(time.RFC3339Nano)}, args...)...)
 }
