@@ -267,6 +267,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if res.GoroutinesAfter > res.GoroutinesBefore+goroutineSlack {
 		dumpGoroutines(cfg.Out)
 	}
+	if f := os.Getenv("SOAK_HEAPPROFILE"); f != "" {
+		// What the heap still holds after the clients left (go tool pprof).
+		if out, err := os.Create(f); err == nil {
+			pprof.Lookup("heap").WriteTo(out, 0)
+			out.Close()
+		}
+	}
 	res.RSSAfter = procStatus("VmRSS:")
 	res.PeakRSS = procStatus("VmHWM:")
 	res.PeakHeap = max(s.peakHeap.Load(), res.HeapBefore)
