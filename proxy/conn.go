@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis-chaos/redis-chaos/proxy/resp"
@@ -270,6 +271,9 @@ func (c *clientConn) serve() {
 		// The node is unreachable: the client sees its connection dropped.
 		s.metrics.upstreamErrors.WithLabelValues(c.nd.addr, "dial").Inc()
 		s.log.Debug("upstream dial failed", "node", c.nd.addr, "err", err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			s.upstreamRefused(c.nd)
+		}
 		c.closeWith("upstream unreachable: "+err.Error(), true)
 		s.forget(c)
 		return

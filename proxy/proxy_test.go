@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -425,6 +426,19 @@ func TestNodeFailureAndRecovery(t *testing.T) {
 	if err := vc.Ping(ctx).Err(); err == nil {
 		t.Fatal("PING to a killed node through the proxy succeeded")
 	}
+	// As the killed node does, its proxy port refuses connections (rather
+	// than accepting and then dropping them).
+	testenv.Eventually(t, 5*time.Second, func() error {
+		nc, err := net.DialTimeout("tcp", va, time.Second)
+		if err == nil {
+			nc.Close()
+			return errors.New("the proxy port of a killed node accepts connections")
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("dial: %v, want connection refused", err)
+		}
+		return nil
+	})
 	cc := clusterClient(p, &dialRecorder{}, 3)
 	defer cc.Close()
 	for i := 0; i < 200; i++ {

@@ -117,6 +117,7 @@ type Server struct {
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
+	ctx    context.Context // ends with the server (refresh, probes)
 }
 
 // node is one real node's listener.
@@ -126,8 +127,11 @@ type node struct {
 	port     int
 	listen   string
 	announce topology.Endpoint
-	ln       net.Listener // nil while down
-	down     bool
+	ln       net.Listener // nil while down or refusing
+	down     bool         // SetDown
+	// The node refuses connections (killed, host up): its port refuses them
+	// too, as the node would, until a probe connects again.
+	refusing bool
 }
 
 // routes is the immutable address map the data path reads.
@@ -166,15 +170,14 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.apply(t); err != nil {
 		s.Close()
 		return err
 	}
 	s.loadCommands(ctx, t)
-	rctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
 	s.wg.Add(1)
-	go s.refreshLoop(rctx)
+	go s.refreshLoop(s.ctx)
 	return nil
 }
 
@@ -486,13 +489,18 @@ func (s *Server) SetDown(realAddr string, down bool) error {
 		ln := nd.ln
 		nd.ln = nil
 		s.mu.Unlock()
-		ln.Close()
+		if ln != nil {
+			ln.Close()
+		}
 		s.ResetConns(realAddr)
 		return nil
 	}
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if nd.refusing {
+		return nil // the probe reopens it once the node accepts again
 	}
 	ln, err := s.listen(nd.port)
 	if err != nil {
@@ -504,6 +512,70 @@ func (s *Server) SetDown(realAddr string, down bool) error {
 	go s.acceptLoop(nd, ln)
 	return nil
 }
+
+// upstreamRefused closes the listener of a node that refused a connection,
+// so that clients are refused as by the node itself (not accepted and then
+// dropped, which no client backs off from), and probes the node until it
+// accepts again.
+func (s *Server) upstreamRefused(nd *node) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if nd.refusing || s.closed {
+		return
+	}
+	nd.refusing = true
+	if nd.ln != nil {
+		nd.ln.Close()
+		nd.ln = nil
+	}
+	s.log.Warn("node refuses connections: its proxy port refuses them too until it accepts again", "node", nd.addr)
+	s.wg.Add(1)
+	go s.probe(nd)
+}
+
+// probe dials a refusing node until it accepts, then reopens its listener
+// (unless SetDown holds it down).
+func (s *Server) probe(nd *node) {
+	defer s.wg.Done()
+	t := time.NewTicker(probeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		d := net.Dialer{Timeout: s.cfg.DialTimeout}
+		c, err := d.DialContext(s.ctx, "tcp", nd.addr)
+		if err != nil {
+			continue
+		}
+		c.Close()
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		if !nd.down && nd.ln == nil {
+			ln, err := s.listen(nd.port)
+			if err != nil {
+				s.mu.Unlock()
+				s.log.Warn("node accepts again, but its proxy port cannot be reopened", "node", nd.addr, "err", err)
+				continue
+			}
+			nd.ln = ln
+			s.wg.Add(1)
+			go s.acceptLoop(nd, ln)
+		}
+		nd.refusing = false
+		s.mu.Unlock()
+		s.log.Info("node accepts connections again", "node", nd.addr)
+		return
+	}
+}
+
+// probeInterval is how often a refusing node is dialed.
+const probeInterval = 100 * time.Millisecond
 
 // ResetConns resets (RST) every client connection of a node.
 func (s *Server) ResetConns(realAddr string) {
