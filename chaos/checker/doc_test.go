@@ -107,11 +107,12 @@ one (the sidecar case).
   ` + "`unbounded-pipeline`" + ` measures outstanding commands, not bytes (the 16 MiB form).
 - A node that is ` + "`down`" + ` with its listener closed (` + "`proxy.Server.SetDown`" + `) refuses connections in
   the kernel: the proxy never sees the attempts, so ` + "`reconnect-storm`" + ` shows only where a
-  fault accepts connections and then closes them (a reset fault, a fault's Close). Connections
-  the proxy accepted but could not connect upstream (a killed node in real mode, a crashed one
-  in sidecar mode) are not judged either: the real node would have refused them, and clients
-  back off refused dials but not an accepted connection that is dropped (go-redis's pool stops
-  dialing after PoolSize dial errors), so the proxy itself would provoke the storm.
+  fault accepts connections and then closes them (a reset fault, a fault's Close). A real
+  node that refuses connections (killed in real mode, crashed in sidecar mode) makes its proxy
+  port refuse them too, so the same holds there; the one connection the proxy accepted before
+  it learned that the node refuses is not judged (clients back off refused dials but not an
+  accepted connection that is dropped: go-redis's pool stops dialing after PoolSize dial
+  errors).
 - While a command is held by a ` + "`hang`" + ` fault the proxy does not read the client's socket,
   so a client that times out and closes is not seen closing until the hang ends;
   ` + "`no-command-timeout`" + ` therefore also requires that the client sent nothing new to that
