@@ -62,7 +62,7 @@ func newClusterUpCmd() *cobra.Command {
 		Short: "Start a real local cluster in the background (3 shards × 2 replicas by default)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := settings(cmd)
+			v, err := runSettings(cmd)
 			if err != nil {
 				return err
 			}

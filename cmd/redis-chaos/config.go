@@ -52,7 +52,11 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "config file %s: %d problem(s):", e.File, len(e.Problems))
+	if e.File == "" {
+		fmt.Fprintf(&b, "settings: %d problem(s):", len(e.Problems))
+	} else {
+		fmt.Fprintf(&b, "config file %s: %d problem(s):", e.File, len(e.Problems))
+	}
 	for _, p := range e.Problems {
 		b.WriteString("\n  " + p.Error())
 	}

@@ -51,7 +51,7 @@ func newProxyCmd() *cobra.Command {
 		Short: "Run the proxy in front of an existing cluster (sidecar mode; faults are simulated only)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := settings(cmd)
+			v, err := runSettings(cmd)
 			if err != nil {
 				return err
 			}

@@ -57,7 +57,7 @@ Exit codes:
   redis-chaos run --upstream 10.0.0.5:6379 --scenarios hang --loop -- ./load-test --duration 2m`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := settings(cmd)
+			v, err := runSettings(cmd)
 			if err != nil {
 				return usageErr(err)
 			}

@@ -30,7 +30,7 @@ func newUpCmd() *cobra.Command {
 		Short: "Start a real local 9-node cluster with the proxy in front of it; Ctrl-C tears it all down",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := settings(cmd)
+			v, err := runSettings(cmd)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSettingsCheckedBeforeStart: a config file (and environment) with
+// problems of every kind stops proxy, up, run and cluster up before anything
+// starts, with every problem listed at once — including values viper would
+// silently have turned into 0 or nanoseconds.
+func TestSettingsCheckedBeforeStart(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(conf, []byte(`
+base-port: abc
+node-timout: 2s
+node-timeout: 5
+default-ttl: soon
+faults:
+  - action: explode
+    target: all
+checker:
+  thresholds:
+    command-timout: 1s
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("REDIS_CHAOS_MAX_TTL", "forever")
+	want := []string{
+		"base-port: want an integer, got \"abc\"",
+		"node-timout: unknown key",
+		"node-timeout: want a duration with its unit (such as 5s), got 5",
+		"default-ttl: want a duration such as 500ms or 5s, got \"soon\"",
+		"REDIS_CHAOS_MAX_TTL: want a duration such as 500ms or 5s, got \"forever\"",
+		"faults[0].action",
+		"command-timout: unknown threshold",
+	}
+	for _, args := range [][]string{
+		{"up", "--config", conf},
+		{"proxy", "--upstream", "127.0.0.1:1", "--config", conf},
+		{"run", "--scenarios", "hang", "--config", conf, "--", "true"},
+		{"cluster", "up", "--config", conf, "--dir", filepath.Join(dir, "c")},
+	} {
+		t.Run(args[0]+"_"+args[1], func(t *testing.T) {
+			out, err := runCLI(t, args...)
+			if err == nil {
+				t.Fatalf("started with a bad config:\n%s", out)
+			}
+			msg := err.Error()
+			for _, w := range want {
+				if args[0] == "cluster" && (strings.HasPrefix(w, "base-port") || strings.Contains(w, "TTL") || strings.Contains(w, "ttl")) {
+					continue // cluster up has no proxy flags
+				}
+				if !strings.Contains(msg, w) {
+					t.Errorf("problem %q not listed:\n%s", w, msg)
+				}
+			}
+			if strings.Contains(out, "starting") || strings.Contains(out, "ready in") {
+				t.Errorf("something started before the problems were reported:\n%s", out)
+			}
+		})
+	}
+}
