@@ -160,10 +160,22 @@ func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 		}
 	}
 	cand := nv.index.candidates(c, cmd, len(nv.faults)) // faults that may match: see index.go
+	redirect := -1                                      // whether Redis would redirect cmd first: unknown yet
 	for i := cand.next(0); i >= 0; i = cand.next(i + 1) {
 		f := nv.faults[i]
 		if !f.matcher.match(c, cmd) || !f.applies(cmd, &nv.vnode) {
 			continue
+		}
+		if f.afterRedirect() {
+			if redirect < 0 {
+				redirect = 0
+				if s.redirected(nv, c, cmd) {
+					redirect = 1
+				}
+			}
+			if redirect == 1 {
+				continue // the node answers MOVED/ASK before it would fail this way
+			}
 		}
 		if !f.fire(s.seed) {
 			continue
@@ -217,6 +229,42 @@ func unit(seed uint64, id string, k uint64, salt uint64) float64 {
 	h *= 0x94d049bb133111eb
 	h ^= h >> 31
 	return float64(h>>11) / float64(1<<53)
+}
+
+// afterRedirect reports errors Redis checks after the cluster redirection
+// (processCommand: MOVED/ASK come first, then OOM, MISCONF, NOREPLICAS,
+// READONLY, MASTERDOWN, LOADING, BUSY).
+func (f *Fault) afterRedirect() bool {
+	if f.Spec.Action != fault.ActionError {
+		return false
+	}
+	switch f.Spec.ErrorName() {
+	case "OOM", "MISCONF", "NOREPLICAS", "READONLY", "MASTERDOWN", "LOADING", "BUSY":
+		return true
+	}
+	return false
+}
+
+// redirected reports whether the node would answer cmd with MOVED or ASK:
+// a keyed command for a slot another node serves, unless it is a READONLY
+// read on a replica of that node or an ASKING command on the importing node.
+func (s *snapshot) redirected(nv *nodeView, c *proxy.ConnInfo, cmd *proxy.Command) bool {
+	slot := cmd.Slot
+	if slot < 0 || slot >= topology.NumSlots {
+		return false
+	}
+	owner := s.owner[slot]
+	if owner < 0 || int(owner) == nv.idx {
+		return false
+	}
+	if m := s.ask[slot]; m != nil && nv.idx == m.to && c.Asking {
+		return false
+	}
+	write := cmd.Info == nil || cmd.Info.Write
+	if nv.role == topology.RoleReplica && nv.master == int(owner) && c.Readonly && !write {
+		return false
+	}
+	return true
 }
 
 // applies reports whether Redis could answer cmd with this fault's error at

@@ -134,6 +134,39 @@ func TestErrors(t *testing.T) {
 	t.Run("every kind reaches redis-cli", func(t *testing.T) { testErrorKinds(t, s) })
 	t.Run("custom error on the next command", func(t *testing.T) { testCustomError(t, s) })
 	t.Run("3s TTL", func(t *testing.T) { testFaultTTL(t, s) })
+	t.Run("redirect before OOM and MISCONF", func(t *testing.T) { testRedirectFirst(t, s) })
+}
+
+// testRedirectFirst checks Redis's order of checks: a node answers a keyed
+// command for a slot it does not serve with MOVED, before the errors it
+// checks later (OOM, MISCONF, READONLY …), even with such a fault on it.
+func testRedirectFirst(t *testing.T, s *stack) {
+	ctx := context.Background()
+	const mine, theirs = "first:{a}", "first:{b}"
+	own, _ := s.owner(t, mine)
+	owner2, _ := s.owner(t, theirs)
+	if owner2.Addr == own.Addr {
+		t.Fatalf("%s and %s on the same node", mine, theirs)
+	}
+	for _, name := range []string{"OOM", "MISCONF", "READONLY", "LOADING"} {
+		t.Run(name, func(t *testing.T) {
+			f, err := s.api.AddFault(ctx, fault.Spec{Action: "error", Error: name, Target: own.Announce, TTL: fault.Duration(time.Minute)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.api.RemoveFault(ctx, f.ID)
+			want := "MOVED " + strconv.Itoa(topology.Slot([]byte(theirs))) + " " + owner2.Announce
+			if got := redisCLI(t, own.Announce, "SET", theirs, "x"); got != want {
+				t.Errorf("SET of another node's key: %q, want %q (the redirect comes first)", got, want)
+			}
+			if got := redisCLI(t, own.Announce, "SET", mine, "x"); got != fault.ErrorTexts[name] {
+				t.Errorf("SET of its own key: %q, want %q", got, fault.ErrorTexts[name])
+			}
+			if g, err := s.api.Fault(ctx, f.ID); err != nil || g.Injected != 1 {
+				t.Errorf("injected = %d (%v), want 1", g.Injected, err)
+			}
+		})
+	}
 }
 
 // testErrorKinds injects every error kind on SET and checks that redis-cli
