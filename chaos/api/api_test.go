@@ -258,6 +258,9 @@ func TestAPI(t *testing.T) {
 			{"no such node", `{"action":"down","target":"127.0.0.1:1"}`, 400, "target", "matches no node"},
 			{"down needs a target", `{"action":"down"}`, 400, "target", "required"},
 			{"TTL above the maximum", `{"action":"down","target":"all","ttl":"11m"}`, 400, "ttl", "above the maximum"},
+			{"TTL not a duration", `{"action":"down","target":"all","ttl":"forever"}`, 400, "ttl", "want a duration"},
+			{"latency not a duration", `{"action":"latency","target":"all","latency":true}`, 400, "latency", "want a duration"},
+			{"match not a duration", `{"action":"down","target":"all","delay":"soon"}`, 400, "delay", "want a duration"},
 			{"bad slots", `{"action":"error","error":"OOM","match":{"slots":"9-1"}}`, 400, "match.slots", "slot range"},
 			{"bad probability", `{"action":"error","error":"OOM","match":{"probability":2}}`, 400, "match.probability", "between 0 and 1"},
 			{"migrate to two masters", `{"action":"migrate","target":"shard:0","to":"masters:all"}`, 400, "to", "exactly one master"},
@@ -483,7 +486,7 @@ func TestAPI(t *testing.T) {
 			check func(entry) bool
 		}{
 			{"audit: fault added", who{Actor: "alice@ci-runner"}, func(e entry) bool { return e.ID == f.ID && e.Action == "latency" }},
-			{"audit: fault removed", who{Actor: bobActor, Token: true}, func(e entry) bool { return e.ID == f.ID }},
+			{"audit: fault removed", who{Actor: bobActor, Token: true}, func(e entry) bool { return e.ID == f.ID && e.Action == "latency" }},
 			{"audit: fault added", who{Actor: bobActor, Token: true}, func(e entry) bool { return e.ID != "" && e.Action == "error" }},
 			{"audit: faults cleared", who{Actor: "undeclared"}, func(e entry) bool { return e.Count == 1 }},
 			{"audit: scenario started", who{Actor: "alice@ci-runner"}, func(e entry) bool { return e.Run == run.ID && e.Scenario == "oom" }},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 	"unicode"
@@ -53,7 +54,11 @@ func decode(r *http.Request, v any) error {
 		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
-			return &fault.FieldError{Field: ute.Field, Reason: fmt.Sprintf("want %s, got %s", ute.Type, ute.Value)}
+			want := ute.Type.String()
+			if ute.Type == reflect.TypeFor[fault.Duration]() {
+				want = `a duration such as "1.5s"`
+			}
+			return &fault.FieldError{Field: ute.Field, Reason: fmt.Sprintf("want %s, got %s", want, ute.Value)}
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return &fault.FieldError{Field: strings.Trim(f, `"`), Reason: "unknown field"}
@@ -136,11 +141,16 @@ func (h *Handler) getFault(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) removeFault(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	f, _ := h.cfg.Engine.Get(id) // for the audit log: what is removed
 	if err := h.cfg.Engine.Remove(id); err != nil {
 		writeErr(w, err)
 		return
 	}
-	h.audit(r, "fault removed", "id", id)
+	if f != nil {
+		h.audit(r, "fault removed", "id", id, "action", f.Spec.Action, "target", f.Spec.Target, "nodes", f.Nodes)
+	} else {
+		h.audit(r, "fault removed", "id", id)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"path"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -62,19 +63,26 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 // UnmarshalJSON reads "1.5s" or a number of seconds.
+//
+// A bad value is a *json.UnmarshalTypeError, which encoding/json completes
+// with the field's path (so the API can name the field).
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	bad := &json.UnmarshalTypeError{Value: string(b), Type: reflect.TypeFor[Duration]()}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		var f float64
 		if err2 := json.Unmarshal(b, &f); err2 != nil {
-			return errors.New("want a duration such as \"1.5s\"")
+			return bad
 		}
 		*d = Duration(f * float64(time.Second))
 		return nil
 	}
 	v, err := ParseDuration(s)
+	if err != nil {
+		return bad
+	}
 	*d = v
-	return err
+	return nil
 }
 
 // UnmarshalText reads "1.5s" (YAML, flags).
