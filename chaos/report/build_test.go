@@ -16,7 +16,7 @@ import (
 // TestBuild collects a report from a checker fed with proxy events.
 func TestBuild(t *testing.T) {
 	start := time.Now().Add(-10 * time.Second).Truncate(time.Second)
-	ck := checker.New(checker.Config{})
+	ck := checker.New(checker.Config{Thresholds: checker.Thresholds{CommandTimeout: 3 * time.Second}})
 	nodes := []proxy.NodeInfo{
 		{ID: "a", Addr: "10.0.0.1:30001", Listen: "127.0.0.1:7001", Announce: "127.0.0.1:7001", Role: "master"},
 		{ID: "b", Addr: "10.0.0.1:30002", Listen: "127.0.0.1:7002", Announce: "127.0.0.1:7002", Role: "replica", MasterID: "a"},
@@ -45,6 +45,9 @@ func TestBuild(t *testing.T) {
 	}
 	if len(r.Findings) != 1 || r.Findings[0].Rule != checker.RuleDangerousCommand || r.Run.Checker.Processed == 0 {
 		t.Fatalf("findings %+v, stats %+v", r.Findings, r.Run.Checker)
+	}
+	if r.Thresholds["command-timeout"] != "3s" || r.Thresholds["stale-moved"] != "3" || len(r.Rules) != len(checker.Rules()) {
+		t.Errorf("thresholds in effect %v, %d rules", r.Thresholds, len(r.Rules))
 	}
 	var buf bytes.Buffer
 	if err := r.WriteJUnit(&buf); err != nil {

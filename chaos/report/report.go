@@ -38,6 +38,9 @@ type Report struct {
 	Findings  []checker.Finding    `json:"findings"`
 	Clients   []checker.ClientInfo `json:"clients"`
 	Rules     []RuleRef            `json:"rules"` // the catalogue the run was checked against
+	// Thresholds are the checker's thresholds in effect, by name (so that a
+	// report says when a run was judged with other than the defaults).
+	Thresholds map[string]string `json:"thresholds,omitempty"`
 	// FailOn is the severity from which a finding fails the run (and its
 	// JUnit test case); empty means any finding of severity low or more.
 	FailOn checker.Severity `json:"fail_on,omitempty"`
@@ -119,6 +122,11 @@ func Build(ck *checker.Checker, run Run, scenarios []Scenario, nodes []Node) *Re
 		Series:    ck.Series(run.Start, run.End),
 		Findings:  ck.Findings(),
 		Clients:   ck.Clients(),
+	}
+	in := ck.RulesInEffect()
+	r.Thresholds = in.Thresholds
+	for _, rule := range in.Rules {
+		r.Rules = append(r.Rules, RuleRef{ID: rule.ID, Severity: rule.Severity, Title: rule.Title})
 	}
 	r.fillSeries()
 	r.normalize()
