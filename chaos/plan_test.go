@@ -276,3 +276,41 @@ func testBadPlans(t *testing.T, on engineFactory) {
 		t.Errorf("state %s, error %q", final.State, final.Error)
 	}
 }
+
+// TestParsePlanListsEveryProblem: a plan with a bad value in one step still
+// gets every other step's problem listed, each with its step and line.
+func TestParsePlanListsEveryProblem(t *testing.T) {
+	_, err := chaos.ParsePlan([]byte(`name: bad steps
+steps:
+  - at: soon
+    scenario: master-down
+  - at: 10s
+    scenario: master-dwn
+  - at: 20s
+    fault: {action: explode, target: all}
+  - at: 30s
+    scenario: oom
+    bogus: 1
+`), fault.Limits{})
+	var fe fault.Errors
+	if !errors.As(err, &fe) {
+		t.Fatalf("err %v, want every problem listed", err)
+	}
+	got := map[string]string{}
+	for _, e := range fe {
+		got[e.Field] = e.Reason
+	}
+	for field, want := range map[string]string{
+		"steps[0]":              "(line 3)",
+		"steps[1].scenario":     `unknown scenario "master-dwn"`,
+		"steps[2].fault.action": "explode",
+		"steps[3]":              "bogus",
+	} {
+		if !strings.Contains(got[field], want) {
+			t.Errorf("%s: %q, want it to mention %q (all: %v)", field, got[field], want, fe)
+		}
+	}
+	if len(fe) != 4 {
+		t.Errorf("%d problems, want 4: %v", len(fe), fe)
+	}
+}

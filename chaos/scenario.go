@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -387,6 +389,11 @@ func ParsePlan(b []byte, l fault.Limits) (*Plan, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&p); err != nil {
+		// Read the steps one by one, so that one bad value does not hide
+		// the problems of the others.
+		if errs := stepProblems(b, l); len(errs) > 0 {
+			return nil, errs
+		}
 		return nil, fmt.Errorf("plan: %w", err)
 	}
 	var errs fault.Errors
@@ -394,36 +401,76 @@ func ParsePlan(b []byte, l fault.Limits) (*Plan, error) {
 		errs = append(errs, &fault.FieldError{Field: "steps", Reason: "a plan needs at least one step"})
 	}
 	for i := range p.Steps {
-		st := &p.Steps[i]
-		field := fmt.Sprintf("steps[%d]", i)
-		if st.At < 0 {
-			errs = append(errs, &fault.FieldError{Field: field + ".at", Reason: "must not be negative"})
-		}
-		switch {
-		case st.Scenario != "" && st.Fault != nil:
-			errs = append(errs, &fault.FieldError{Field: field, Reason: "a step is a scenario or a fault, not both"})
-		case st.Scenario != "":
-			if _, ok := Scenarios[st.Scenario]; !ok {
-				errs = append(errs, &fault.FieldError{Field: field + ".scenario", Reason: fmt.Sprintf("unknown scenario %q", st.Scenario)})
-			}
-		case st.Fault != nil:
-			if err := st.Fault.Validate(l); err != nil {
-				var fe fault.Errors
-				if errors.As(err, &fe) {
-					for _, e := range fe {
-						errs = append(errs, &fault.FieldError{Field: field + ".fault." + e.Field, Reason: e.Reason})
-					}
-				} else {
-					errs = append(errs, &fault.FieldError{Field: field + ".fault", Reason: err.Error()})
-				}
-			}
-		default:
-			errs = append(errs, &fault.FieldError{Field: field, Reason: "needs a scenario or a fault"})
-		}
+		errs = append(errs, checkStep(&p.Steps[i], fmt.Sprintf("steps[%d]", i), l)...)
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	sort.SliceStable(p.Steps, func(i, j int) bool { return p.Steps[i].At < p.Steps[j].At })
 	return &p, nil
+}
+
+// stepProblems decodes each step of a plan that did not decode as a whole
+// and returns the problems of every step.
+func stepProblems(b []byte, l fault.Limits) fault.Errors {
+	var raw struct {
+		Steps []yaml.Node `yaml:"steps"`
+	}
+	if yaml.Unmarshal(b, &raw) != nil {
+		return nil
+	}
+	var errs fault.Errors
+	for i := range raw.Steps {
+		n := &raw.Steps[i]
+		field := fmt.Sprintf("steps[%d]", i)
+		one, err := yaml.Marshal(n)
+		if err != nil {
+			continue
+		}
+		var st Step
+		dec := yaml.NewDecoder(bytes.NewReader(one))
+		dec.KnownFields(true)
+		if err := dec.Decode(&st); err != nil {
+			msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
+			msg = yamlLine.ReplaceAllString(strings.TrimPrefix(msg, "yaml: "), "")
+			errs = append(errs, &fault.FieldError{Field: field, Reason: fmt.Sprintf("%s (line %d)", msg, n.Line)})
+			continue
+		}
+		errs = append(errs, checkStep(&st, field, l)...)
+	}
+	return errs
+}
+
+// yamlLine is the "line N: " of a YAML error about a step decoded alone
+// (the line within the step, not the file).
+var yamlLine = regexp.MustCompile(`line [0-9]+: `)
+
+// checkStep checks one decoded step.
+func checkStep(st *Step, field string, l fault.Limits) fault.Errors {
+	var errs fault.Errors
+	if st.At < 0 {
+		errs = append(errs, &fault.FieldError{Field: field + ".at", Reason: "must not be negative"})
+	}
+	switch {
+	case st.Scenario != "" && st.Fault != nil:
+		errs = append(errs, &fault.FieldError{Field: field, Reason: "a step is a scenario or a fault, not both"})
+	case st.Scenario != "":
+		if _, ok := Scenarios[st.Scenario]; !ok {
+			errs = append(errs, &fault.FieldError{Field: field + ".scenario", Reason: fmt.Sprintf("unknown scenario %q", st.Scenario)})
+		}
+	case st.Fault != nil:
+		if err := st.Fault.Validate(l); err != nil {
+			var fe fault.Errors
+			if errors.As(err, &fe) {
+				for _, e := range fe {
+					errs = append(errs, &fault.FieldError{Field: field + ".fault." + e.Field, Reason: e.Reason})
+				}
+			} else {
+				errs = append(errs, &fault.FieldError{Field: field + ".fault", Reason: err.Error()})
+			}
+		}
+	default:
+		errs = append(errs, &fault.FieldError{Field: field, Reason: "needs a scenario or a fault"})
+	}
+	return errs
 }
