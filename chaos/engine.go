@@ -95,15 +95,17 @@ type Engine struct {
 	now  func() time.Time
 	seed uint64
 
-	mu      sync.Mutex
-	faults  map[string]*Fault
-	order   []string // ids in creation order
-	nextID  int
-	vc      *virtual
-	rnd     *rand.Rand // picks (under mu)
-	runs    map[string]*Run
-	nextRun int
-	wake    chan struct{}
+	mu         sync.Mutex
+	faults     map[string]*Fault
+	ended      map[string]*Fault // views of ended faults, for runs' reports (bounded: endedOrder)
+	endedOrder []string
+	order      []string // ids in creation order
+	nextID     int
+	vc         *virtual
+	rnd        *rand.Rand // picks (under mu)
+	runs       map[string]*Run
+	nextRun    int
+	wake       chan struct{}
 
 	snap atomic.Pointer[snapshot]
 
@@ -136,6 +138,7 @@ func New(cfg Config) *Engine {
 		now:     cfg.Now,
 		seed:    seed,
 		faults:  map[string]*Fault{},
+		ended:   map[string]*Fault{},
 		rnd:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		runs:    map[string]*Run{},
 		wake:    make(chan struct{}, 1),
@@ -244,6 +247,21 @@ func (e *Engine) Add(spec fault.Spec, source string) (*Fault, error) {
 func (f *Fault) view() *Fault {
 	return &Fault{ID: f.ID, Spec: f.Spec, Nodes: append([]string(nil), f.Nodes...), Created: f.Created,
 		Starts: f.Starts, Expires: f.Expires, State: f.State, Injected: f.count.Load(), Source: f.Source, Error: f.Error}
+}
+
+// maxEnded is how many ended faults the engine remembers for runs.
+const maxEnded = 4096
+
+// currentLocked returns the fault's view as it is now (active, or as it ended);
+// v itself if the engine no longer knows it. e.mu is held.
+func (e *Engine) currentLocked(v *Fault) *Fault {
+	if f, ok := e.faults[v.ID]; ok {
+		return f.view()
+	}
+	if f, ok := e.ended[v.ID]; ok {
+		return f
+	}
+	return v
 }
 
 // List returns the faults that are pending or active, in creation order.
@@ -443,6 +461,12 @@ func (e *Engine) endLocked(f *Fault, state string, now time.Time) {
 	wasActive := f.State == "active"
 	f.State = state
 	delete(e.faults, f.ID)
+	e.ended[f.ID] = f.view()
+	e.endedOrder = append(e.endedOrder, f.ID)
+	if len(e.endedOrder) > maxEnded {
+		delete(e.ended, e.endedOrder[0])
+		e.endedOrder = e.endedOrder[1:]
+	}
 	for i, id := range e.order {
 		if id == f.ID {
 			e.order = append(e.order[:i], e.order[i+1:]...)

@@ -218,6 +218,12 @@ steps:
 	if len(final.Faults) != 2 || len(final.Faults[0].Nodes) != 2 || len(final.Faults[1].Nodes) != 3 {
 		t.Errorf("faults %v", final.Faults)
 	}
+	// A finished run shows its faults as they are now, not as injected.
+	for _, f := range final.Faults {
+		if f.State != "expired" && f.State != "removed" {
+			t.Errorf("fault %s of a finished run is %q", f.ID, f.State)
+		}
+	}
 }
 
 func testBadPlans(t *testing.T, on engineFactory) {

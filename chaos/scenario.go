@@ -349,7 +349,18 @@ func (e *Engine) GetRun(id string) (*Run, error) {
 	if !ok {
 		return nil, ErrRunNotFound
 	}
-	return r.Snapshot(), nil
+	return e.withCurrentFaults(r.Snapshot()), nil
+}
+
+// withCurrentFaults replaces the run's faults, as injected, with their state
+// now (active, expired, removed).
+func (e *Engine) withCurrentFaults(r *Run) *Run {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, f := range r.Faults {
+		r.Faults[i] = e.currentLocked(f)
+	}
+	return r
 }
 
 // Runs lists every run.
@@ -362,7 +373,7 @@ func (e *Engine) Runs() []*Run {
 	e.mu.Unlock()
 	out := make([]*Run, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, r.Snapshot())
+		out = append(out, e.withCurrentFaults(r.Snapshot()))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
 	return out
