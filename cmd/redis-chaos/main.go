@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -30,7 +31,9 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := cpuProfile(os.Getenv("REDIS_CHAOS_CPUPROFILE"))
 	err := newRootCmd().ExecuteContext(ctx)
+	stopProfile()
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "redis-chaos:", err)
@@ -39,6 +42,27 @@ func main() {
 			os.Exit(ee.code)
 		}
 		os.Exit(1)
+	}
+}
+
+// cpuProfile writes a CPU profile of the whole run to file, if one is named
+// (REDIS_CHAOS_CPUPROFILE): how cmd/redis-chaos/default.pgo, the profile the
+// compiler optimises the binary with, is made (see the README).
+func cpuProfile(file string) (stop func()) {
+	if file == "" {
+		return func() {}
+	}
+	f, err := os.Create(file)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "redis-chaos: REDIS_CHAOS_CPUPROFILE:", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 
