@@ -157,3 +157,19 @@ func procState(pid int) byte {
 	}
 	return 0
 }
+
+// TestCPUProfileEnv: REDIS_CHAOS_CPUPROFILE writes a CPU profile (gzipped
+// pprof) of the run when the process exits.
+func TestCPUProfileEnv(t *testing.T) {
+	bin := goBuild(t, t.TempDir(), ".", "redis-chaos")
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	cmd := exec.Command(bin, "version")
+	cmd.Env = append(os.Environ(), "REDIS_CHAOS_CPUPROFILE="+prof)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("version: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile %s: %v, %d bytes", prof, err, len(b))
+	}
+}
