@@ -38,30 +38,13 @@ func (e *Engine) StartPlan(p *Plan, o RunOptions) (*Run, error) {
 		return nil, ErrRealRefused
 	}
 	var errs fault.Errors
-	for i, st := range p.Steps {
-		field := fmt.Sprintf("steps[%d]", i)
-		switch {
-		case st.At < 0:
-			errs = append(errs, &fault.FieldError{Field: field + ".at", Reason: "must not be negative"})
-		case st.Scenario != "" && st.Fault != nil:
-			errs = append(errs, &fault.FieldError{Field: field, Reason: "a step is a scenario or a fault, not both"})
-		case st.Scenario != "":
-			if _, ok := Scenarios[st.Scenario]; !ok {
-				errs = append(errs, &fault.FieldError{Field: field + ".scenario", Reason: fmt.Sprintf("unknown scenario %q", st.Scenario)})
-			}
-		case st.Fault != nil:
+	for i := range p.Steps {
+		st := p.Steps[i] // checked on a copy: Validate normalises the spec it checks
+		if st.Fault != nil {
 			sp := cloneSpec(st.Fault)
-			if err := sp.Validate(e.cfg.Limits); err != nil {
-				var fe fault.Errors
-				if errors.As(err, &fe) {
-					for _, x := range fe {
-						errs = append(errs, &fault.FieldError{Field: field + ".fault." + x.Field, Reason: x.Reason})
-					}
-				}
-			}
-		default:
-			errs = append(errs, &fault.FieldError{Field: field, Reason: "needs a scenario or a fault"})
+			st.Fault = &sp
 		}
+		errs = append(errs, checkStep(&st, fmt.Sprintf("steps[%d]", i), e.cfg.Limits)...)
 	}
 	if len(errs) > 0 {
 		return nil, errs
