@@ -306,27 +306,7 @@ func TestClusterDownAfterCrashedUp(t *testing.T) {
 	ctx := context.Background()
 	bin := goBuild(t, t.TempDir(), ".", "redis-chaos")
 	dir := filepath.Join(t.TempDir(), "cluster")
-	base := clusterTestBase(t, 6)
-	p, _ := startCrashProc(t, bin, upReady, "up", "--dir", dir, "--cluster-base-port", strconv.Itoa(base),
-		"--shards", "3", "--replicas", "1", "--node-timeout", "1s",
-		"--base-port", strconv.Itoa(clusterTestBase(t, 6)), "--api", "127.0.0.1:0", "--log-level", "warn")
-	pids := redisPIDs(t, base, 6)
-	t.Cleanup(func() { // whatever happens, no node outlives the test
-		for _, pid := range pids {
-			if alive(pid) {
-				syscall.Kill(pid, syscall.SIGCONT)
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	})
-	if len(pids) != 6 {
-		t.Fatalf("found %d redis-server processes on ports %d+, want 6", len(pids), base)
-	}
-	m := apiLine.FindStringSubmatch(p.output())
-	if m == nil {
-		t.Fatalf("no API address in the output:\n%s", p.output())
-	}
-	c := api.NewClient(m[1], "")
+	p, pids, c := startUpProc(t, bin, dir, "warn")
 	f, err := c.AddFault(ctx, fault.Spec{Action: "hang", Target: "replica", Mode: "real", TTL: fault.Duration(5 * time.Minute)})
 	if err != nil {
 		t.Fatal(err)
@@ -377,4 +357,32 @@ func TestClusterDownAfterCrashedUp(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "no cluster recorded") {
 		t.Errorf("cluster status after down: %v\n%s", err, out)
 	}
+}
+
+// startUpProc runs `up` (3 shards × 1 replica, node-timeout 1s) in dir as a
+// child process and returns it, its nodes' PIDs and a client of its API.
+// Whatever happens, no node outlives the test.
+func startUpProc(t *testing.T, bin, dir, logLevel string) (*crashProc, []int, *api.Client) {
+	t.Helper()
+	base := clusterTestBase(t, 6)
+	p, _ := startCrashProc(t, bin, upReady, "up", "--dir", dir, "--cluster-base-port", strconv.Itoa(base),
+		"--shards", "3", "--replicas", "1", "--node-timeout", "1s",
+		"--base-port", strconv.Itoa(clusterTestBase(t, 6)), "--api", "127.0.0.1:0", "--log-level", logLevel)
+	pids := redisPIDs(t, base, 6)
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			if alive(pid) {
+				syscall.Kill(pid, syscall.SIGCONT)
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	if len(pids) != 6 {
+		t.Fatalf("found %d redis-server processes on ports %d+, want 6", len(pids), base)
+	}
+	m := apiLine.FindStringSubmatch(p.output())
+	if m == nil {
+		t.Fatalf("no API address in the output:\n%s", p.output())
+	}
+	return p, pids, api.NewClient(m[1], "")
 }

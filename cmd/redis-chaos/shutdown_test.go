@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis-chaos/redis-chaos/chaos/api"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
 	"github.com/redis-chaos/redis-chaos/test/testenv"
 )
@@ -31,28 +30,11 @@ func TestSigtermShutdown(t *testing.T) {
 	ctx := context.Background()
 	bin := goBuild(t, t.TempDir(), ".", "redis-chaos")
 	dir := filepath.Join(t.TempDir(), "cluster")
-	base := clusterTestBase(t, 6)
-	p, _ := startCrashProc(t, bin, upReady, "up", "--dir", dir, "--cluster-base-port", strconv.Itoa(base),
-		"--shards", "3", "--replicas", "1", "--node-timeout", "1s",
-		"--base-port", strconv.Itoa(clusterTestBase(t, 6)), "--api", "127.0.0.1:0", "--log-level", "info")
-	pids := redisPIDs(t, base, 6)
-	t.Cleanup(func() {
-		for _, pid := range pids {
-			if alive(pid) {
-				syscall.Kill(pid, syscall.SIGCONT)
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	})
-	if len(pids) != 6 {
-		t.Fatalf("found %d redis-server processes on ports %d+, want 6", len(pids), base)
-	}
-	m := apiLine.FindStringSubmatch(p.output())
+	p, pids, c := startUpProc(t, bin, dir, "info")
 	seed := regexp.MustCompile(`seed address for applications: ([^,\s]+)`).FindStringSubmatch(p.output())
-	if m == nil || seed == nil {
-		t.Fatalf("no API or seed address in the output:\n%s", p.output())
+	if seed == nil {
+		t.Fatalf("no seed address in the output:\n%s", p.output())
 	}
-	c := api.NewClient(m[1], "")
 	hang, err := c.AddFault(ctx, fault.Spec{Action: "hang", Target: "replica", Mode: "real", TTL: fault.Duration(5 * time.Minute)})
 	if err != nil {
 		t.Fatal(err)
