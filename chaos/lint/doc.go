@@ -9,7 +9,8 @@
 //	       │                                        │
 //	       └──────▶ source/config files ──rules─────┴──▶ findings (file:line)
 //
-// The walk honours the root .gitignore (simple glob lines), skips vendor/,
+// The walk honours the .gitignore files of the root and of every directory
+// under it (simple glob lines, relative to their directory; no negations), skips vendor/,
 // node_modules/, .git/ and testdata/ unless given explicitly, and files with a
 // "Code generated … DO NOT EDIT." header. Rules are line- and regex-based: no
 // parsers, but each rule first checks that the file uses the client it is about.

@@ -123,7 +123,7 @@ func Run(cfg Config) (*Result, error) {
 			s.classify(p, &sources)
 			continue
 		}
-		ign := readGitignore(filepath.Join(p, ".gitignore"))
+		ign := ignores{"": readGitignore(filepath.Join(p, ".gitignore"))}
 		err = filepath.WalkDir(p, func(fp string, d fs.DirEntry, err error) error {
 			if err != nil {
 				if fp == p {
@@ -134,8 +134,14 @@ func Run(cfg Config) (*Result, error) {
 			rel, _ := filepath.Rel(p, fp)
 			rel = filepath.ToSlash(rel)
 			if d.IsDir() {
-				if fp != p && (skipDirs[d.Name()] || ign.match(rel, true)) {
+				if fp == p {
+					return nil
+				}
+				if skipDirs[d.Name()] || ign.match(rel, true) {
 					return filepath.SkipDir
+				}
+				if g := readGitignore(filepath.Join(fp, ".gitignore")); g != nil {
+					ign[rel] = g
 				}
 				return nil
 			}
@@ -281,6 +287,33 @@ func readGitignore(fp string) gitignore {
 		g = append(g, p)
 	}
 	return g
+}
+
+// ignores are the .gitignore files met in a walk, by directory (relative to
+// the walk's root, "" for the root).
+type ignores map[string]gitignore
+
+// match reports whether a .gitignore of rel's directory or of any directory
+// above it (up to the walk's root) ignores rel, each with rel's path from
+// that directory.
+func (ig ignores) match(rel string, isDir bool) bool {
+	dir := rel
+	for dir != "" {
+		dir = path.Dir(dir)
+		if dir == "." {
+			dir = ""
+		}
+		if g := ig[dir]; g != nil {
+			sub := rel
+			if dir != "" {
+				sub = strings.TrimPrefix(rel, dir+"/")
+			}
+			if g.match(sub, isDir) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (g gitignore) match(rel string, isDir bool) bool {

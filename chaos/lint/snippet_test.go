@@ -86,6 +86,15 @@ func TestSnippets(t *testing.T) {
 				"node_modules/x.js": "const Redis = require('ioredis');\nnew Redis.Cluster([], {maxRedirections: 0});\n"},
 			want: []string{"deep/build/b.py:2 redispy-socket-timeout-none"},
 		},
+		{
+			name: "nested gitignore",
+			files: map[string]string{"sub/.gitignore": "scratch/\n/local.py\n",
+				"sub/scratch/a.py":   "import redis\nr = redis.Redis(socket_timeout=None)\n",
+				"sub/local.py":       "import redis\nr = redis.Redis(socket_timeout=None)\n",
+				"sub/deep/local.py":  "import redis\nr = redis.Redis(socket_timeout=None)\n",
+				"other/scratch/b.py": "import redis\nr = redis.Redis(socket_timeout=None)\n"},
+			want: []string{"other/scratch/b.py:2 redispy-socket-timeout-none", "sub/deep/local.py:2 redispy-socket-timeout-none"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
