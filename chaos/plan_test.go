@@ -320,3 +320,31 @@ steps:
 		t.Errorf("%d problems, want 4: %v", len(fe), fe)
 	}
 }
+
+// TestParsePlanProblemsWithAnchorsAndTopLevel: reading the steps one by one
+// keeps anchors working and does not hide a problem outside the steps.
+func TestParsePlanProblemsWithAnchorsAndTopLevel(t *testing.T) {
+	_, err := chaos.ParsePlan([]byte(`nmae: typo
+steps:
+  - at: 0s
+    fault: &f {action: latency, target: all, latency: 1ms}
+  - at: 1s
+    fault: *f
+  - at: soon
+    scenario: oom
+`), fault.Limits{})
+	var fe fault.Errors
+	if !errors.As(err, &fe) {
+		t.Fatalf("err %v, want every problem listed", err)
+	}
+	var fields []string
+	for _, e := range fe {
+		fields = append(fields, e.Field)
+		if strings.Contains(e.Reason, "anchor") {
+			t.Errorf("spurious problem %s: %s", e.Field, e.Reason)
+		}
+	}
+	if len(fe) != 2 || fe[0].Field != "nmae" || fe[1].Field != "steps[2]" {
+		t.Errorf("problems %v, want the top-level typo and steps[2]", fe)
+	}
+}

@@ -431,6 +431,21 @@ func stepProblems(b []byte, l fault.Limits) fault.Errors {
 		return nil
 	}
 	var errs fault.Errors
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) == nil && len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+		top := doc.Content[0].Content
+		for i := 0; i+1 < len(top); i += 2 {
+			switch k := top[i]; k.Value {
+			case "name", "loop", "steps":
+			default:
+				name := k.Value
+				if name == "" || k.Kind != yaml.ScalarNode {
+					name = fmt.Sprintf("key at line %d", k.Line)
+				}
+				errs = append(errs, &fault.FieldError{Field: name, Reason: fmt.Sprintf("unknown field (line %d)", k.Line)})
+			}
+		}
+	}
 	for i := range raw.Steps {
 		n := &raw.Steps[i]
 		field := fmt.Sprintf("steps[%d]", i)
@@ -441,7 +456,14 @@ func stepProblems(b []byte, l fault.Limits) fault.Errors {
 		var st Step
 		dec := yaml.NewDecoder(bytes.NewReader(one))
 		dec.KnownFields(true)
-		if err := dec.Decode(&st); err != nil {
+		err = dec.Decode(&st)
+		if err != nil && strings.Contains(err.Error(), "unknown anchor") {
+			// It uses an anchor of another step: read it in place (without
+			// the unknown-field check the whole document already made).
+			st = Step{}
+			err = n.Decode(&st)
+		}
+		if err != nil {
 			msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
 			msg = yamlLine.ReplaceAllString(strings.TrimPrefix(msg, "yaml: "), "")
 			errs = append(errs, &fault.FieldError{Field: field, Reason: fmt.Sprintf("%s (line %d)", msg, n.Line)})
