@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cast"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -33,11 +34,8 @@ func runSettings(cmd *cobra.Command) (*viper.Viper, error) {
 func checkSettings(cmd *cobra.Command, v *viper.Viper) error {
 	var problems fault.Errors
 	file := v.ConfigFileUsed()
-	if file != "" {
+	if file != "" && strictConfig(file) { // YAML or JSON: the formats read here
 		known := configKeys()
-		if !strictConfig(file) {
-			known = nil
-		}
 		limits := fault.Limits{DefaultTTL: v.GetDuration("default-ttl"), MaxTTL: v.GetDuration("max-ttl")}
 		if _, err := readConfigFaults(file, known, limits); err != nil {
 			var ce *ConfigError
@@ -63,8 +61,15 @@ func checkSettings(cmd *cobra.Command, v *viper.Viper) error {
 			problems = append(problems, &fault.FieldError{Field: field, Reason: reason})
 		}
 	}
-	cmd.Flags().VisitAll(visit)
-	cmd.InheritedFlags().VisitAll(visit)
+	seen := map[string]bool{} // after parsing, Flags holds the inherited ones too
+	both := func(f *pflag.Flag) {
+		if !seen[f.Name] {
+			seen[f.Name] = true
+			visit(f)
+		}
+	}
+	cmd.Flags().VisitAll(both)
+	cmd.InheritedFlags().VisitAll(both)
 	if _, err := checkerThresholds(v); err != nil {
 		var te *ThresholdError
 		if !errors.As(err, &te) {
@@ -79,56 +84,39 @@ func checkSettings(cmd *cobra.Command, v *viper.Viper) error {
 }
 
 // badValue says what is wrong with a value read from a file or the
-// environment for a flag of type typ ("" if nothing): viper would silently
-// turn "abc" into 0 and 5 into 5ns.
+// environment for a flag of type typ ("" if nothing). It accepts exactly what
+// viper's conversions (spf13/cast) accept, which otherwise turn a bad value
+// into 0 or false without a word, and rejects a duration without its unit
+// (which they read as nanoseconds).
 func badValue(typ string, val any) string {
-	s, isString := val.(string)
 	switch typ {
 	case "int", "int64", "int32", "uint", "uint16", "uint32", "uint64":
-		switch x := val.(type) {
-		case int, int64, uint64:
-			return ""
-		case float64:
-			if x == float64(int64(x)) {
-				return ""
-			}
-		case string:
-			if _, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
-				return ""
-			}
+		if _, err := cast.ToInt64E(val); err != nil {
+			return fmt.Sprintf("want an integer, got %v", quoteIf(val))
 		}
-		return fmt.Sprintf("want an integer, got %v", quoteIf(val))
 	case "duration":
-		if isString {
-			if _, err := time.ParseDuration(strings.TrimSpace(s)); err != nil {
-				return fmt.Sprintf("want a duration such as 500ms or 5s, got %q", s)
+		switch x := val.(type) {
+		case time.Duration:
+		case string:
+			if _, err := time.ParseDuration(x); err != nil {
+				if _, num := cast.ToFloat64E(x); num == nil && strings.TrimSpace(x) != "0" {
+					return fmt.Sprintf("want a duration with its unit (such as 5s), got %q", x)
+				}
+				return fmt.Sprintf("want a duration such as 500ms or 5s, got %q", x)
 			}
-			return ""
+		default:
+			if f, err := cast.ToFloat64E(val); err != nil || f != 0 {
+				return fmt.Sprintf("want a duration with its unit (such as 5s), got %v", val)
+			}
 		}
-		if val == 0 {
-			return ""
-		}
-		return fmt.Sprintf("want a duration with its unit (such as 5s), got %v", val)
 	case "bool":
-		switch x := val.(type) {
-		case bool:
-			return ""
-		case string:
-			if _, err := strconv.ParseBool(strings.TrimSpace(x)); err == nil {
-				return ""
-			}
+		if _, err := cast.ToBoolE(val); err != nil {
+			return fmt.Sprintf("want true or false, got %v", quoteIf(val))
 		}
-		return fmt.Sprintf("want true or false, got %v", quoteIf(val))
 	case "float64", "float32":
-		switch x := val.(type) {
-		case int, int64, float64:
-			return ""
-		case string:
-			if _, err := strconv.ParseFloat(strings.TrimSpace(x), 64); err == nil {
-				return ""
-			}
+		if _, err := cast.ToFloat64E(val); err != nil {
+			return fmt.Sprintf("want a number, got %v", quoteIf(val))
 		}
-		return fmt.Sprintf("want a number, got %v", quoteIf(val))
 	case "string":
 		switch val.(type) {
 		case map[string]any, []any:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,46 @@ checker:
 				t.Errorf("something started before the problems were reported:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestSettingsAcceptWhatViperReads: what viper reads correctly passes the
+// check (a JSON 0 duration, a hex port), what it would silently turn into 0
+// or false does not (trailing whitespace in a variable), and a problem with
+// an inherited flag is listed once.
+func TestSettingsAcceptWhatViperReads(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	if err := os.WriteFile(good, []byte(`{"base-port": 7001.0, "default-ttl": 0, "max-ttl": "1h"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("REDIS_CHAOS_REFRESH", "0")
+	// Nothing listens on port 1: the proxy fails after the check, at discovery.
+	_, err := runCLI(t, "proxy", "--upstream", "127.0.0.1:1", "--config", good, "--api", "127.0.0.1:0")
+	var ce *ConfigError
+	if err == nil || errors.As(err, &ce) {
+		t.Errorf("a valid JSON config: %v (want the discovery error, not a settings problem)", err)
+	}
+
+	t.Setenv("REDIS_CHAOS_NODE_TIMEOUT", "5s ")
+	t.Setenv("REDIS_CHAOS_BASE_PORT", " 7005")
+	t.Setenv("REDIS_CHAOS_LOG_LEVEL", "")
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("log-level: [debug]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runCLI(t, "up", "--config", bad)
+	if err == nil {
+		t.Fatal("up started with values viper would read as 0")
+	}
+	msg := err.Error()
+	for _, w := range []string{`REDIS_CHAOS_NODE_TIMEOUT: want a duration such as 500ms or 5s, got "5s "`,
+		`REDIS_CHAOS_BASE_PORT: want an integer, got " 7005"`} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("problem %q not listed:\n%s", w, msg)
+		}
+	}
+	if n := strings.Count(msg, "log-level: want a single value"); n != 1 {
+		t.Errorf("the inherited log-level problem is listed %d times:\n%s", n, msg)
 	}
 }
