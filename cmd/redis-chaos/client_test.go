@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,9 +30,11 @@ func TestCLI(t *testing.T) {
 	c := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: time.Second})
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "redis-chaos.yaml")
+	pinned := testenv.FreeBasePort(t, 1)
 	writeFile(t, conf, `
 log-level: warn
 max-ttl: 20m
+ports: {"`+c.Seed()+`": `+strconv.Itoa(pinned)+`}
 faults:
   - name: slow-writes
     action: latency
@@ -62,6 +65,22 @@ faults:
 		}
 	}
 	client := api.NewClient(addr, testToken)
+
+	t.Run("pinned port", func(t *testing.T) {
+		top, err := client.Topology(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range top.Nodes {
+			if n.Addr == c.Seed() {
+				if n.Announce != "127.0.0.1:"+strconv.Itoa(pinned) {
+					t.Errorf("%s announced as %s, pinned to port %d", n.Addr, n.Announce, pinned)
+				}
+				return
+			}
+		}
+		t.Errorf("no node %s in %v", c.Seed(), top.Nodes)
+	})
 
 	t.Run("config faults at start", func(t *testing.T) {
 		var fs []*chaos.Fault

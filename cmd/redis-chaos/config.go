@@ -66,12 +66,13 @@ func (e *ConfigError) Error() string {
 func (e *ConfigError) Unwrap() error { return e.Problems }
 
 // configKeys are the keys a config file may hold: faults, checker (its
-// thresholds, read by checkerThresholds), and every flag of
+// thresholds, read by checkerThresholds), ports (pinned proxy ports, read by
+// pinnedPorts), and every flag of
 // the commands that run something (up, proxy, run, cluster …). The flags of
 // the API clients (fault add --ttl …) are not settings, except --api and
 // --api-token, which the proxy commands share.
 func configKeys() map[string]bool {
-	keys := map[string]bool{"faults": true, "checker": true, "api": true, "api-token": true}
+	keys := map[string]bool{"faults": true, "checker": true, "ports": true, "api": true, "api-token": true}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		switch c.Name() {

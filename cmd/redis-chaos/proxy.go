@@ -153,6 +153,10 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		Logger:     log,
 		Registerer: reg,
 	})
+	ports, err := pinnedPorts(v)
+	if err != nil {
+		return nil, err
+	}
 	nodes := &nodeSource{e: eng}
 	ck := checker.New(checker.Config{Thresholds: thresholds, Faults: engineFaults{eng}, Nodes: nodes, Logger: log, Registerer: reg})
 	srv, err := proxy.New(proxy.Config{
@@ -162,6 +166,7 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		ListenHost:      v.GetString("listen-host"),
 		AnnounceHost:    v.GetString("announce-host"),
 		BasePort:        v.GetInt("base-port"),
+		Ports:           ports,
 		RefreshInterval: v.GetDuration("refresh"),
 		Username:        v.GetString("username"),
 		Password:        v.GetString("password"),

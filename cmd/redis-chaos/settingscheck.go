@@ -70,6 +70,13 @@ func checkSettings(cmd *cobra.Command, v *viper.Viper) error {
 	}
 	cmd.Flags().VisitAll(both)
 	cmd.InheritedFlags().VisitAll(both)
+	if _, err := pinnedPorts(v); err != nil {
+		var ce *ConfigError
+		if !errors.As(err, &ce) {
+			return err
+		}
+		problems = append(problems, ce.Problems...)
+	}
 	if _, err := checkerThresholds(v); err != nil {
 		var te *ThresholdError
 		if !errors.As(err, &te) {
@@ -131,4 +138,36 @@ func quoteIf(v any) string {
 		return strconv.Quote(s)
 	}
 	return fmt.Sprint(v)
+}
+
+// pinnedPorts reads the config file's ports: mapping — a real node's address
+// or node id to the proxy port that stands for it (proxy.Config.Ports).
+func pinnedPorts(v *viper.Viper) (map[string]int, error) {
+	raw := v.Get("ports")
+	if raw == nil {
+		return nil, nil
+	}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil, &ConfigError{File: v.ConfigFileUsed(), Problems: fault.Errors{{Field: "ports",
+			Reason: `want a mapping of node address or id to proxy port, e.g. {"10.0.0.5:6379": 7001}`}}}
+	}
+	var problems fault.Errors
+	ports := map[string]int{}
+	used := map[int]string{}
+	for _, node := range sortedKeys(m) {
+		p, err := cast.ToIntE(m[node])
+		switch {
+		case err != nil || p < 1 || p > 65535:
+			problems = append(problems, &fault.FieldError{Field: "ports." + node, Reason: fmt.Sprintf("want a port (1-65535), got %v", quoteIf(m[node]))})
+		case used[p] != "":
+			problems = append(problems, &fault.FieldError{Field: "ports." + node, Reason: fmt.Sprintf("port %d is already pinned to %s", p, used[p])})
+		default:
+			ports[node], used[p] = p, node
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &ConfigError{File: v.ConfigFileUsed(), Problems: problems}
+	}
+	return ports, nil
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/viper"
 )
 
 // TestSettingsCheckedBeforeStart: a config file (and environment) with
@@ -104,5 +106,36 @@ func TestSettingsAcceptWhatViperReads(t *testing.T) {
 	}
 	if n := strings.Count(msg, "log-level: want a single value"); n != 1 {
 		t.Errorf("the inherited log-level problem is listed %d times:\n%s", n, msg)
+	}
+}
+
+// TestPinnedPorts: the config file's ports: mapping (addresses contain dots,
+// which viper must not take for nesting) and its problems.
+func TestPinnedPorts(t *testing.T) {
+	dir := t.TempDir()
+	read := func(body string) (map[string]int, error) {
+		f := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(f, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		v := viper.New()
+		v.SetConfigFile(f)
+		if err := v.ReadInConfig(); err != nil {
+			t.Fatal(err)
+		}
+		return pinnedPorts(v)
+	}
+	got, err := read("ports:\n  \"10.0.0.5:6379\": 7001\n  07c37dfeb235213a872192d90877d0cd55635b91: \"7002\"\n")
+	if err != nil || got["10.0.0.5:6379"] != 7001 || got["07c37dfeb235213a872192d90877d0cd55635b91"] != 7002 || len(got) != 2 {
+		t.Errorf("ports %v, %v", got, err)
+	}
+	_, err = read("ports:\n  \"10.0.0.5:6379\": 7001\n  \"10.0.0.6:6379\": 7001\n  \"10.0.0.7:6379\": x\n")
+	for _, w := range []string{"ports.10.0.0.6:6379: port 7001 is already pinned to 10.0.0.5:6379", `ports.10.0.0.7:6379: want a port (1-65535), got "x"`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("problem %q not listed: %v", w, err)
+		}
+	}
+	if _, err := read("ports: 7001\n"); err == nil || !strings.Contains(err.Error(), "want a mapping") {
+		t.Errorf("ports: 7001 → %v", err)
 	}
 }
