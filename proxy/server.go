@@ -539,6 +539,7 @@ func (s *Server) probe(nd *node) {
 	defer s.wg.Done()
 	t := time.NewTicker(probeInterval)
 	defer t.Stop()
+	warned := false
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -560,7 +561,10 @@ func (s *Server) probe(nd *node) {
 			ln, err := s.listen(nd.port)
 			if err != nil {
 				s.mu.Unlock()
-				s.log.Warn("node accepts again, but its proxy port cannot be reopened", "node", nd.addr, "err", err)
+				if !warned { // it is tried again every probeInterval
+					s.log.Warn("node accepts again, but its proxy port cannot be reopened yet", "node", nd.addr, "err", err)
+					warned = true
+				}
 				continue
 			}
 			nd.ln = ln
