@@ -1091,16 +1091,24 @@ func (c *clientConn) countOK() {
 		ls = c.stat(c.cur.cmd, 0)
 		c.curStat = ls
 	}
+	var lat time.Duration
+	if c.s.metrics.timed && !c.cur.start.IsZero() {
+		lat = c.replyNow.Sub(c.cur.start)
+	}
+	c.count(ls, lat)
+	c.doneOne()
+}
+
+// count adds one reply to a command's count and, if lat > 0 and latency is
+// measured, to the latency histogram (both flushed by flushStats).
+func (c *clientConn) count(ls *localStat, lat time.Duration) {
 	if ls.n == 0 {
 		c.dirty = append(c.dirty, ls)
 	}
 	ls.n++
-	if c.s.metrics.timed && !c.cur.start.IsZero() {
-		if lat := c.replyNow.Sub(c.cur.start); lat > 0 {
-			c.lat.observe(lat, 1)
-		}
+	if lat > 0 && c.s.metrics.timed {
+		c.lat.observe(lat, 1)
 	}
-	c.doneOne()
 }
 
 func (c *clientConn) doneOne() {
@@ -1215,14 +1223,7 @@ func (c *clientConn) finish(e *entry, i int, reply []byte) {
 		outcome = 1
 	}
 	lat := c.latency(e)
-	ls := c.stat(e.cmd, outcome)
-	if ls.n == 0 {
-		c.dirty = append(c.dirty, ls)
-	}
-	ls.n++
-	if lat > 0 && s.metrics.timed {
-		c.lat.observe(lat, 1)
-	}
+	c.count(c.stat(e.cmd, outcome), lat)
 	if s.cfg.Observer == nil || e.info == nil {
 		return
 	}

@@ -84,12 +84,16 @@ func newRootCmd() *cobra.Command {
 // subcommands is filled by the init functions of the files that define them.
 var subcommands []func() *cobra.Command
 
+// envKey turns a setting's name into its REDIS_CHAOS_* variable's suffix
+// (upper-cased by viper).
+var envKey = strings.NewReplacer("-", "_", ".", "_")
+
 // settings binds a command's flags, the config file and the environment into one
 // viper instance: flag > env > file > default.
 func settings(cmd *cobra.Command) (*viper.Viper, error) {
 	v := viper.New()
 	v.SetEnvPrefix("REDIS_CHAOS")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
+	v.SetEnvKeyReplacer(envKey)
 	v.AutomaticEnv()
 	var bindErr error
 	bind := func(f *pflag.Flag) {

@@ -33,16 +33,22 @@ func runSettings(cmd *cobra.Command) (*viper.Viper, error) {
 
 func checkSettings(cmd *cobra.Command, v *viper.Viper) error {
 	var problems fault.Errors
+	// collect adds the problems of a check that lists them (ConfigError,
+	// ThresholdError: both unwrap to fault.Errors); other errors end the check.
+	collect := func(err error) error {
+		var fe fault.Errors
+		if err != nil && !errors.As(err, &fe) {
+			return err
+		}
+		problems = append(problems, fe...)
+		return nil
+	}
 	file := v.ConfigFileUsed()
 	if file != "" && strictConfig(file) { // YAML or JSON: the formats read here
 		known := configKeys()
 		limits := fault.Limits{DefaultTTL: v.GetDuration("default-ttl"), MaxTTL: v.GetDuration("max-ttl")}
-		if _, err := readConfigFaults(file, known, limits); err != nil {
-			var ce *ConfigError
-			if !errors.As(err, &ce) {
-				return err
-			}
-			problems = append(problems, ce.Problems...)
+		if _, err := readConfigFaults(file, known, limits); collect(err) != nil {
+			return err
 		}
 	}
 	visit := func(f *pflag.Flag) {
@@ -55,7 +61,7 @@ func checkSettings(cmd *cobra.Command, v *viper.Viper) error {
 		}
 		field := f.Name
 		if !v.InConfig(f.Name) {
-			field = "REDIS_CHAOS_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(f.Name))
+			field = "REDIS_CHAOS_" + strings.ToUpper(envKey.Replace(f.Name))
 		}
 		if reason := badValue(f.Value.Type(), val); reason != "" {
 			problems = append(problems, &fault.FieldError{Field: field, Reason: reason})
@@ -70,19 +76,11 @@ func checkSettings(cmd *cobra.Command, v *viper.Viper) error {
 	}
 	cmd.Flags().VisitAll(both)
 	cmd.InheritedFlags().VisitAll(both)
-	if _, err := pinnedPorts(v); err != nil {
-		var ce *ConfigError
-		if !errors.As(err, &ce) {
-			return err
-		}
-		problems = append(problems, ce.Problems...)
+	if _, err := pinnedPorts(v); collect(err) != nil {
+		return err
 	}
-	if _, err := checkerThresholds(v); err != nil {
-		var te *ThresholdError
-		if !errors.As(err, &te) {
-			return err
-		}
-		problems = append(problems, te.Problems...)
+	if _, err := checkerThresholds(v); collect(err) != nil {
+		return err
 	}
 	if len(problems) > 0 {
 		return &ConfigError{File: file, Problems: problems}
