@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // its replicas. Shard numbers count from 0.
 func (v *virtual) shards() [][]*vnode {
 	var out [][]*vnode
-	ms := v.masters()
+	ms := slices.Clone(v.masters())
 	sort.Slice(ms, func(i, j int) bool { return v.firstSlot(ms[i].idx) < v.firstSlot(ms[j].idx) })
 	for _, m := range ms {
 		out = append(out, append([]*vnode{m}, v.replicasOf(m.idx)...))
