@@ -150,6 +150,9 @@ func (cr *CommandReader) fix() []Command {
 	return cr.cmds
 }
 
+// fastArgs turns on multibulk's one-pass path (tests compare both paths).
+var fastArgs = true
+
 // multibulk parses "*<n>\r\n" followed by n "$<len>\r\n<data>\r\n". It returns
 // 0 and no error when the command is incomplete.
 func (cr *CommandReader) multibulk(b []byte) (int, error) {
@@ -178,6 +181,23 @@ func (cr *CommandReader) multibulk(b []byte) (int, error) {
 	for j := int64(0); j < count; j++ {
 		if i >= len(b) {
 			return 0, nil
+		}
+		// The common case in one pass: "$<1-9 digits, no leading zero>\r\n"
+		// with the whole argument in the buffer. Anything else (and every
+		// error) takes the general path below, which has Redis's checks.
+		if b[i] == '$' && fastArgs {
+			k, size := i+1, 0
+			for k < len(b) && k-i <= 9 && b[k] >= '0' && b[k] <= '9' {
+				size = size*10 + int(b[k]-'0')
+				k++
+			}
+			if k > i+1 && (b[i+1] != '0' || k == i+2) && k+1 < len(b) && b[k] == '\r' && b[k+1] == '\n' &&
+				size <= maxBulk && len(b)-(k+2) >= size+2 {
+				i = k + 2
+				cr.args = append(cr.args, b[i:i+size])
+				i += size + 2
+				continue
+			}
 		}
 		if b[i] != '$' {
 			return 0, protoErr("expected '$', got '" + string(b[i]) + "'")

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"testing"
+	"testing/iotest"
 
 	"github.com/tidwall/redcon"
 )
@@ -142,16 +144,35 @@ func FuzzCommandReader(f *testing.F) {
 	f.Add([]byte("*1\r\n$x\r\n"))
 	f.Add([]byte("set \"a\\x41\" 'b'\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		cr := NewCommandReader(bytes.NewReader(b))
-		var ours [][][]byte
-		for {
-			cmds, err := cr.Read()
-			if err != nil {
-				break
+		read := func(r io.Reader) (out [][][]byte, raws [][]byte, err error) {
+			cr := NewCommandReader(r)
+			for {
+				cmds, err := cr.Read()
+				if err != nil {
+					return out, raws, err
+				}
+				for _, c := range cmds {
+					args := make([][]byte, len(c.Args)) // Args are valid until the next Read
+					for i, a := range c.Args {
+						args[i] = bytes.Clone(a)
+					}
+					out = append(out, args)
+					raws = append(raws, bytes.Clone(c.Raw))
+				}
 			}
-			for _, c := range cmds {
-				ours = append(ours, append([][]byte(nil), c.Args...))
-			}
+		}
+		ours, raws, err := read(bytes.NewReader(b))
+		// The one-pass path for "$<len>\r\n" must read exactly what the
+		// general path reads, whole or byte by byte.
+		fastArgs = false
+		slow, slowRaws, slowErr := read(iotest.OneByteReader(bytes.NewReader(b)))
+		fastArgs = true
+		pieces, piecesRaws, piecesErr := read(iotest.OneByteReader(bytes.NewReader(b)))
+		if !reflect.DeepEqual(pieces, slow) || !reflect.DeepEqual(piecesRaws, slowRaws) || piecesErr.Error() != slowErr.Error() {
+			t.Fatalf("one-pass path, byte by byte: %q %v; general path: %q %v", pieces, piecesErr, slow, slowErr)
+		}
+		if !reflect.DeepEqual(ours, slow) || !reflect.DeepEqual(raws, slowRaws) || err.Error() != slowErr.Error() {
+			t.Fatalf("one-pass path: %q %q %v; general path: %q %q %v", ours, raws, err, slow, slowRaws, slowErr)
 		}
 		if len(b) == 0 || b[0] != '*' {
 			return
@@ -178,3 +199,27 @@ func FuzzCommandReader(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCommandReader parses a pipeline of 16 SETs the way redis-benchmark
+// -P 16 sends them (the client loop's per-command parsing cost).
+func BenchmarkCommandReader(b *testing.B) {
+	var pipe []byte
+	for range 16 {
+		pipe = append(pipe, "*3\r\n$3\r\nSET\r\n$16\r\nkey:__rand_int__\r\n$3\r\nxxx\r\n"...)
+	}
+	r := &repeatReader{data: pipe}
+	cr := NewCommandReader(r)
+	b.SetBytes(int64(len(pipe)))
+	b.ReportAllocs()
+	for b.Loop() {
+		cmds, err := cr.Read()
+		if err != nil || len(cmds) != 16 {
+			b.Fatalf("got %d commands, %v", len(cmds), err)
+		}
+	}
+}
+
+// repeatReader returns data on every Read.
+type repeatReader struct{ data []byte }
+
+func (r *repeatReader) Read(p []byte) (int, error) { return copy(p, r.data), nil }
