@@ -653,3 +653,84 @@ func TestAuthAndACLPassThrough(t *testing.T) {
 		t.Fatalf("wrong password: %v, want WRONGPASS", err)
 	}
 }
+
+// TestNodeSendsUnasked: while a client is idle the data path waits for the
+// node without reading (upstream.readMore); what the node sends unasked must
+// still reach the client at once: a RESP3 invalidation push, and the close of
+// a connection the node kills.
+func TestNodeSendsUnasked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a real cluster")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterOptions{Shards: 1, Replicas: -1})
+	p := testenv.StartProxy(t, c.Addrs(), nil)
+	ctx := context.Background()
+	seed := testenv.Seeds(p)[0]
+	node := redis.NewClient(&redis.Options{Addr: c.Addrs()[0]})
+	defer node.Close()
+
+	// Client-side caching: the invalidation arrives while the client waits.
+	rc := dialRaw(t, seed)
+	rc.send("HELLO", "3")
+	if l := rc.line(t); !strings.HasPrefix(l, "%") {
+		t.Fatalf("HELLO 3 = %q", l)
+	}
+	rc.send("ECHO", "hello-read")
+	for rc.line(t) != "hello-read" { // the rest of HELLO's map
+	}
+	rc.send("CLIENT", "TRACKING", "ON")
+	if l := rc.line(t); l != "+OK" {
+		t.Fatalf("CLIENT TRACKING ON = %q", l)
+	}
+	rc.send("GET", "tracked")
+	if l := rc.line(t); l != "_" {
+		t.Fatalf("GET = %q", l)
+	}
+	if err := node.Set(ctx, "tracked", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	want := []string{">2", "$10", "invalidate", "*1", "$7", "tracked"}
+	for _, w := range want {
+		if l := rc.line(t); l != w {
+			t.Fatalf("invalidation push: got line %q, want %q (push %q)", l, w, want)
+		}
+	}
+
+	// The node kills an idle connection: the client sees it closed.
+	for i, name := range []string{"idle-victim", "idle-victim-after-pipeline"} {
+		rc := dialRaw(t, seed)
+		rc.send("CLIENT", "SETNAME", name)
+		if l := rc.line(t); l != "+OK" {
+			t.Fatalf("CLIENT SETNAME = %q", l)
+		}
+		if i == 1 {
+			for range 100 {
+				rc.send("PING")
+			}
+			for range 100 {
+				rc.line(t)
+			}
+		}
+		list, err := node.ClientList(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := ""
+		for _, l := range strings.Split(list, "\n") {
+			if strings.Contains(l, " name="+name+" ") {
+				id = strings.TrimPrefix(strings.Fields(l)[0], "id=")
+			}
+		}
+		if id == "" {
+			t.Fatalf("no upstream connection named %s in CLIENT LIST:\n%s", name, list)
+		}
+		if err := node.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err != nil {
+			t.Fatal(err)
+		}
+		rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := rc.r.ReadByte(); err != io.EOF {
+			t.Fatalf("%s: after the node killed the upstream connection: %v, want EOF", name, err)
+		}
+	}
+}
