@@ -40,6 +40,39 @@ func TestEngine(t *testing.T) {
 	t.Run("plan loop", func(t *testing.T) { testPlanLoop(t, on) })
 	t.Run("plan from YAML", func(t *testing.T) { testPlanYAML(t, on) })
 	t.Run("bad plans", func(t *testing.T) { testBadPlans(t, on) })
+	t.Run("cross-slot before cluster down", func(t *testing.T) { testCrossSlotFirst(t, on) })
+}
+
+// testCrossSlotFirst: with a shard down for good the virtual cluster is down
+// and keyed commands get CLUSTERDOWN, but one whose keys are in several slots
+// gets CROSSSLOT, as from Redis (getNodeByQuery checks the keys first).
+func testCrossSlotFirst(t *testing.T, on engineFactory) {
+	e, p := on(t, 7)
+	f, err := e.Add(fault.Spec{Action: "down", Target: "shard:0", TTL: fault.Duration(time.Minute)}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Remove(f.ID)
+	var live string
+	for _, n := range p.Topology().Masters() {
+		if !slices.Contains(f.Nodes, n.Addr) {
+			live, _ = p.Announced(n.Addr)
+			break
+		}
+	}
+	rc := redis.NewClient(&redis.Options{Addr: live, MaxRetries: -1})
+	defer rc.Close()
+	ctx := context.Background()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if err := rc.Set(ctx, "{a}1", "v", 0).Err(); err == nil || err.Error() != "CLUSTERDOWN The cluster is down" {
+			return fmt.Errorf("SET while a shard is down: %v, want CLUSTERDOWN", err)
+		}
+		return nil
+	})
+	err = rc.MSet(ctx, "{a}1", "v", "{b}1", "v").Err()
+	if err == nil || err.Error() != "CROSSSLOT Keys in request don't hash to the same slot" {
+		t.Errorf("MSET of keys in two slots while the cluster is down: %v, want CROSSSLOT", err)
+	}
 }
 
 type engineFactory func(t *testing.T, seed uint64) (*chaos.Engine, *proxy.Server)

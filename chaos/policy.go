@@ -169,12 +169,12 @@ func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 		if f.afterRedirect() {
 			if redirect < 0 {
 				redirect = 0
-				if s.redirected(nv, c, cmd) {
+				if crossSlot(cmd) || s.redirected(nv, c, cmd) {
 					redirect = 1
 				}
 			}
 			if redirect == 1 {
-				continue // the node answers MOVED/ASK before it would fail this way
+				continue // the node answers CROSSSLOT or MOVED/ASK before it would fail this way
 			}
 		}
 		if !f.fire(s.seed) {
@@ -277,10 +277,12 @@ func (f *Fault) applies(cmd *proxy.Command, n *vnode) bool {
 	keyed := cmd.Slot >= 0
 	write := ci != nil && ci.Write
 	switch f.Spec.ErrorName() {
-	case "MOVED", "ASK", "CLUSTERDOWN", "CLUSTERDOWN_UNBOUND", "CROSSSLOT", "TRYAGAIN":
+	case "CROSSSLOT":
 		return keyed
+	case "MOVED", "ASK", "CLUSTERDOWN", "CLUSTERDOWN_UNBOUND", "TRYAGAIN":
+		return keyed && !crossSlot(cmd) // Redis answers CROSSSLOT first
 	case "CLUSTERDOWN_READONLY":
-		return keyed && write
+		return keyed && write && !crossSlot(cmd)
 	case "MISCONF":
 		return write || cmd.Name == "PING"
 	case "OOM", "NOREPLICAS", "READONLY":
@@ -353,6 +355,15 @@ func (s *snapshot) cluster(nv *nodeView, c *proxy.ConnInfo, cmd *proxy.Command) 
 	if slot < 0 {
 		return serve(-1), false // keyless commands never get cluster errors
 	}
+	// Redis's order (getNodeByQuery): the first key's slot has no owner,
+	// then keys in several slots, then the cluster state, then redirects.
+	owner := s.owner[slot]
+	if owner < 0 {
+		return reply("-CLUSTERDOWN Hash slot not served\r\n"), true
+	}
+	if crossSlot(cmd) {
+		return proxy.Action{}, false // the node answers -CROSSSLOT itself
+	}
 	write := cmd.Info == nil || cmd.Info.Write
 	if s.fail || nv.rejoining {
 		if !s.st.AllowReadsWhenDown {
@@ -361,10 +372,6 @@ func (s *snapshot) cluster(nv *nodeView, c *proxy.ConnInfo, cmd *proxy.Command) 
 		if write {
 			return reply("-CLUSTERDOWN The cluster is down and only accepts read commands\r\n"), true
 		}
-	}
-	owner := s.owner[slot]
-	if owner < 0 {
-		return reply("-CLUSTERDOWN Hash slot not served\r\n"), true
 	}
 	if m := s.ask[slot]; m != nil {
 		switch {
@@ -406,6 +413,45 @@ func (s *snapshot) blockedReply(info *proxy.ConnInfo, cmd *proxy.CommandInfo, sl
 		return []byte("-MOVED " + strconv.Itoa(slot) + " " + s.list[owner].announce + "\r\n")
 	}
 	return nil
+}
+
+// crossSlot reports whether cmd's keys hash to more than one slot: Redis
+// answers -CROSSSLOT before it redirects the command or refuses it for the
+// cluster state, OOM, MISCONF … (getNodeByQuery, then processCommand). Keys
+// are found from the command's key range, and numkeys for EVAL and FCALL;
+// other keys that only a key specification finds (ZUNIONSTORE's sources,
+// XREAD's streams) are not looked at.
+func crossSlot(cmd *proxy.Command) bool {
+	ci := cmd.Info
+	if ci == nil || cmd.Slot < 0 {
+		return false
+	}
+	args := cmd.Args
+	first, last, step := ci.FirstKey, ci.LastKey, ci.Step
+	switch ci.Name {
+	case "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO":
+		if len(args) < 3 {
+			return false
+		}
+		n, err := strconv.Atoi(string(args[2]))
+		if err != nil || n < 2 || 2+n >= len(args) {
+			return false // numkeys past the end: Redis finds no keys (and the command fails)
+		}
+		first, last, step = 3, 2+n, 1
+	}
+	if first <= 0 || step <= 0 {
+		return false
+	}
+	if last < 0 {
+		last += len(args)
+	}
+	last = min(last, len(args)-1)
+	for i := first; i <= last; i += step {
+		if topology.Slot(args[i]) != cmd.Slot {
+			return true
+		}
+	}
+	return false
 }
 
 func reply(s string) proxy.Action { return proxy.Action{Kind: proxy.Reply, Reply: []byte(s)} }

@@ -138,8 +138,9 @@ func TestErrors(t *testing.T) {
 }
 
 // testRedirectFirst checks Redis's order of checks: a node answers a keyed
-// command for a slot it does not serve with MOVED, before the errors it
-// checks later (OOM, MISCONF, READONLY …), even with such a fault on it.
+// command for a slot it does not serve with MOVED, and one whose keys are in
+// several slots with CROSSSLOT, before the errors it checks later (OOM,
+// MISCONF, READONLY …), even with such a fault on it.
 func testRedirectFirst(t *testing.T, s *stack) {
 	ctx := context.Background()
 	const mine, theirs = "first:{a}", "first:{b}"
@@ -161,6 +162,10 @@ func testRedirectFirst(t *testing.T, s *stack) {
 			}
 			if got := redisCLI(t, own.Announce, "SET", mine, "x"); got != fault.ErrorTexts[name] {
 				t.Errorf("SET of its own key: %q, want %q", got, fault.ErrorTexts[name])
+			}
+			// Keys in two slots: CROSSSLOT comes before both.
+			if got, want := redisCLI(t, own.Announce, "MSET", mine, "x", theirs, "y"), fault.ErrorTexts["CROSSSLOT"]; got != want {
+				t.Errorf("MSET of keys in two slots: %q, want %q", got, want)
 			}
 			if g, err := s.api.Fault(ctx, f.ID); err != nil || g.Injected != 1 {
 				t.Errorf("injected = %d (%v), want 1", g.Injected, err)
