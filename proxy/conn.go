@@ -6,9 +6,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
-	"io"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +31,16 @@ import (
 // (full pipelining). The reply loop emits replies strictly in queue order, so
 // replies are never reordered, lost or duplicated, whether they come from the
 // node, from another node (Action.Route) or from a fault (Action.Reply).
+//
+// Sharing upstream connections between clients (SPEC §9, "beyond the floor")
+// fits this shape without a rewrite: every queue entry names the upstream its
+// replies come from (entry.up; nil is the connection's own), and the reply
+// loop already takes replies from other upstreams in queue order (routes).
+// A shared upstream would be one more kind, whose reader hands each waiting
+// connection its replies in the order the commands were written; a
+// connection would move to its own upstream at its first stateful command
+// (MULTI/WATCH, blocking commands, pub/sub, CLIENT TRACKING/REPLY/NO-EVICT,
+// READONLY, AUTH/HELLO), which track() and CommandInfo already recognise.
 
 type entryKind uint8
 
@@ -81,75 +89,9 @@ type upstream struct {
 	end       int
 	sc        resp.Scanner
 	streaming bool // part of the current reply was already sent on
-
-	// The primary upstream of a plain TCP connection reads through its raw
-	// connection, so that it can wait without trying a read first when the
-	// node owes nothing (idle reports so): see readMore.
-	raw   syscall.RawConn
-	idle  func() bool
-	rawFn func(fd uintptr) bool // u.rawRead, made once
-	armed bool
-	rn    int
-	rerr  error
 }
 
-// readMore reads what the node sent into the buffer.
-//
-// A read that finds nothing costs a system call (EAGAIN) before Go's poller
-// parks the goroutine; on a request/response connection that is one call in
-// six per command. When idle reports that the node owes no reply, the data
-// path skips that read and waits for the socket to become readable. idle is
-// asked after the poller has armed the wait (RawConn.Read clears its ready
-// flag first): a reply can only come for a command sent after that, so its
-// arrival wakes the wait; nothing that was already there is missed. Nodes
-// that may send without being asked (pub/sub, MONITOR, RESP3 pushes, QUIT)
-// make idle false. A close of the node that arrives in the same instant as
-// its last reply is seen at the next command (its write draws a reset).
 func (u *upstream) readMore() (int, error) {
-	u.makeRoom()
-	if u.raw == nil || u.idle == nil {
-		n, err := u.c.Read(u.buf[u.end:])
-		u.end += n
-		return n, err
-	}
-	u.armed, u.rn, u.rerr = true, 0, nil
-	if err := u.raw.Read(u.rawFn); err != nil {
-		return 0, err
-	}
-	if u.rerr != nil {
-		return 0, &net.OpError{Op: "read", Net: "tcp", Addr: u.c.RemoteAddr(), Err: os.NewSyscallError("read", u.rerr)}
-	}
-	if u.rn == 0 {
-		return 0, io.EOF
-	}
-	u.end += u.rn
-	return u.rn, nil
-}
-
-// rawRead is the RawConn.Read callback of readMore: false waits for the
-// socket to become readable.
-func (u *upstream) rawRead(fd uintptr) bool {
-	if u.armed {
-		u.armed = false
-		if u.idle() {
-			return false
-		}
-	}
-	for {
-		n, err := syscall.Read(int(fd), u.buf[u.end:])
-		switch err {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
-		u.rn, u.rerr = max(n, 0), err
-		return true
-	}
-}
-
-// makeRoom makes room at the end of the buffer for a read.
-func (u *upstream) makeRoom() {
 	if u.start == u.end {
 		u.start, u.end = 0, 0
 		if len(u.buf) > 64<<10 {
@@ -166,6 +108,9 @@ func (u *upstream) makeRoom() {
 		u.start = 0
 		u.buf = nb
 	}
+	n, err := u.c.Read(u.buf[u.end:])
+	u.end += n
+	return n, err
 }
 
 // readReply reads one whole reply (used for secondary upstreams only).
@@ -229,11 +174,7 @@ type clientConn struct {
 	pushed    int64
 	delivered atomic.Int64
 	unpaired  bool // set by the reply loop
-	// The node may send without being asked (pub/sub, MONITOR, CLIENT REPLY
-	// or TRACKING, HELLO, QUIT, an unknown command): set by the client loop
-	// before the command is sent, never cleared.
-	unasked  atomic.Bool
-	draining bool
+	draining  bool
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -359,12 +300,6 @@ func (c *clientConn) serve() {
 	}
 	c.up = up
 	c.mu.Unlock()
-	if tc, ok := up.c.(*net.TCPConn); ok {
-		if raw, err := tc.SyscallConn(); err == nil {
-			up.raw, up.idle = raw, c.owesNothing
-			up.rawFn = up.rawRead
-		}
-	}
 	c.w = bufio.NewWriterSize(c.c, 16<<10)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -632,7 +567,6 @@ func (c *clientConn) push(es []entry) {
 // track follows the commands that change how replies must be handled.
 func (c *clientConn) track(ci *CommandInfo, args [][]byte, e *entry) {
 	if ci == nil {
-		c.sendsUnasked()
 		if c.inMulti {
 			c.queued = append(c.queued, e.rw)
 		}
@@ -657,18 +591,13 @@ func (c *clientConn) track(ci *CommandInfo, args [][]byte, e *entry) {
 	}
 	switch ci.Name {
 	case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE":
-		c.sendsUnasked()
 		if c.info.Load().RESP3 {
 			e.kind = entNone // RESP3: confirmations arrive as pushes
 		} else {
 			e.unpair = true
 		}
 	case "MONITOR":
-		c.sendsUnasked()
 		e.unpair = true
-	case "QUIT", "SHUTDOWN", "DEBUG", "SYNC", "PSYNC", "REPLCONF":
-		// a reply then a close, or a stream
-		c.sendsUnasked()
 	case "HELLO":
 		if len(args) > 1 {
 			c.update(func(ni *ConnInfo) { ni.RESP3 = string(args[1]) == "3" })
@@ -676,10 +605,6 @@ func (c *clientConn) track(ci *CommandInfo, args [][]byte, e *entry) {
 	case "READONLY", "READWRITE":
 		c.update(func(ni *ConnInfo) { ni.Readonly = ci.Name == "READONLY" })
 	case "CLIENT":
-		if len(args) > 1 && (bytes.EqualFold(args[1], []byte("TRACKING")) ||
-			bytes.EqualFold(args[1], []byte("REPLY")) || bytes.EqualFold(args[1], []byte("KILL"))) {
-			c.sendsUnasked()
-		}
 		if len(args) < 3 {
 			return
 		}
@@ -698,13 +623,6 @@ func (c *clientConn) track(ci *CommandInfo, args [][]byte, e *entry) {
 		case bytes.EqualFold(args[1], []byte("REPLY")):
 			e.unpair = true
 		}
-	}
-}
-
-// sendsUnasked records that the node may now send without being asked.
-func (c *clientConn) sendsUnasked() {
-	if !c.unasked.Load() {
-		c.unasked.Store(true)
 	}
 }
 
@@ -888,18 +806,6 @@ func (c *clientConn) isDraining() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.draining
-}
-
-// owesNothing reports whether the primary upstream owes no reply and will
-// send nothing unasked (reply loop only; see upstream.readMore).
-func (c *clientConn) owesNothing() bool {
-	if c.curN > 0 || c.discard > 0 || c.unasked.Load() {
-		return false
-	}
-	c.mu.Lock()
-	idle := c.primary == 0 && !c.unpaired && !c.closed
-	c.mu.Unlock()
-	return idle
 }
 
 // drain makes the client loop stop reading; the reply loop closes the
