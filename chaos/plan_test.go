@@ -307,10 +307,10 @@ steps:
 		got[e.Field] = e.Reason
 	}
 	for field, want := range map[string]string{
-		"steps[0]":              "(line 3)",
+		"steps[0].at":           `bad duration "soon" (want e.g. "1.5s", "200ms") (line 3)`,
 		"steps[1].scenario":     `unknown scenario "master-dwn"`,
 		"steps[2].fault.action": "explode",
-		"steps[3]":              "bogus",
+		"steps[3].bogus":        "unknown field (line 11)",
 	} {
 		if !strings.Contains(got[field], want) {
 			t.Errorf("%s: %q, want it to mention %q (all: %v)", field, got[field], want, fe)
@@ -344,7 +344,7 @@ steps:
 			t.Errorf("spurious problem %s: %s", e.Field, e.Reason)
 		}
 	}
-	if len(fe) != 2 || fe[0].Field != "nmae" || fe[1].Field != "steps[2]" {
+	if len(fe) != 2 || fe[0].Field != "nmae" || fe[1].Field != "steps[2].at" {
 		t.Errorf("problems %v, want the top-level typo and steps[2]", fe)
 	}
 }

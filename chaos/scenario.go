@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -464,9 +463,16 @@ func stepProblems(b []byte, l fault.Limits) fault.Errors {
 			err = n.Decode(&st)
 		}
 		if err != nil {
-			msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
-			msg = yamlLine.ReplaceAllString(strings.TrimPrefix(msg, "yaml: "), "")
-			errs = append(errs, &fault.FieldError{Field: field, Reason: fmt.Sprintf("%s (line %d)", msg, n.Line)})
+			reason, unknown := fault.YAMLReason(err)
+			line := n.Line
+			if unknown != "" {
+				if path, kl := findKey(n, unknown); kl > 0 {
+					field, line = field+"."+path, kl
+				}
+			} else if key, kl := badKey(n); kl > 0 {
+				field, line = field+"."+key, kl
+			}
+			errs = append(errs, &fault.FieldError{Field: field, Reason: fmt.Sprintf("%s (line %d)", reason, line)})
 			continue
 		}
 		errs = append(errs, checkStep(&st, field, l)...)
@@ -474,9 +480,60 @@ func stepProblems(b []byte, l fault.Limits) fault.Errors {
 	return errs
 }
 
-// yamlLine is the "line N: " of a YAML error about a step decoded alone
-// (the line within the step, not the file).
-var yamlLine = regexp.MustCompile(`line [0-9]+: `)
+// badKey finds the field of a step whose value does not decode, and its line.
+func badKey(n *yaml.Node) (string, int) {
+	if n.Kind != yaml.MappingNode {
+		return "", 0
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var st Step
+		one := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, v}}
+		if one.Decode(&st) != nil {
+			if k.Value == "fault" {
+				var f fault.Spec
+				if sub, line := badKeyOf(v, &f); line > 0 {
+					return "fault." + sub, line
+				}
+			}
+			return k.Value, v.Line
+		}
+	}
+	return "", 0
+}
+
+// badKeyOf finds the field of mapping n whose value does not decode into v.
+func badKeyOf(n *yaml.Node, v any) (string, int) {
+	if n.Kind != yaml.MappingNode {
+		return "", 0
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		one := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, val}}
+		if one.Decode(v) != nil {
+			return k.Value, val.Line
+		}
+	}
+	return "", 0
+}
+
+// findKey finds a mapping key named name in n (depth first) and returns its
+// path from n ("fault.latncy") and its line in the file.
+func findKey(n *yaml.Node, name string) (string, int) {
+	if n.Kind != yaml.MappingNode {
+		return "", 0
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value == name {
+			return name, k.Line
+		}
+		if p, line := findKey(v, name); line > 0 {
+			return k.Value + "." + p, line
+		}
+	}
+	return "", 0
+}
 
 // checkStep checks one decoded step.
 func checkStep(st *Step, field string, l fault.Limits) fault.Errors {

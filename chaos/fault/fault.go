@@ -52,8 +52,9 @@ var ErrorTexts = map[string]string{
 // Categories a match can name.
 var Categories = []string{"write", "read", "keyless", "keyed", "blocking", "admin", "pubsub"}
 
-// Duration is a time.Duration that reads and writes as "1.5s" in JSON and YAML
-// (a bare number is taken as seconds).
+// Duration is a time.Duration that reads and writes as "1.5s" in JSON and YAML.
+// A number needs its unit ("100" could mean milliseconds, as in toxiproxy,
+// or seconds): only 0 may go without one.
 type Duration time.Duration
 
 // D returns the time.Duration.
@@ -62,7 +63,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // MarshalJSON writes the duration as a string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
-// UnmarshalJSON reads "1.5s" or a number of seconds.
+// UnmarshalJSON reads "1.5s" (or the number 0).
 //
 // A bad value is a *json.UnmarshalTypeError, which encoding/json completes
 // with the field's path (so the API can name the field).
@@ -71,10 +72,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		var f float64
-		if err2 := json.Unmarshal(b, &f); err2 != nil {
+		if err2 := json.Unmarshal(b, &f); err2 != nil || f != 0 {
 			return bad
 		}
-		*d = Duration(f * float64(time.Second))
+		*d = 0
 		return nil
 	}
 	v, err := ParseDuration(s)
@@ -95,14 +96,17 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText writes the duration as a string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
-// ParseDuration reads "1.5s", "200ms" or a number of seconds.
+// ParseDuration reads "1.5s", "200ms" (or "0").
 func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, nil
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return Duration(f * float64(time.Second)), nil
+		if f == 0 {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("bad duration %q: a number needs a unit (\"%sms\" or \"%ss\"?)", s, s, s)
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {

@@ -216,9 +216,11 @@ func TestDuration(t *testing.T) {
 	}{
 		{`"1.5s"`, 1500 * time.Millisecond, true},
 		{`"200ms"`, 200 * time.Millisecond, true},
-		{`"2"`, 2 * time.Second, true},
-		{`3`, 3 * time.Second, true},
-		{`0.25`, 250 * time.Millisecond, true},
+		{`"2"`, 0, false}, // a number needs its unit: 2ms? 2s?
+		{`3`, 0, false},
+		{`0.25`, 0, false},
+		{`0`, 0, true},
+		{`"0"`, 0, true},
 		{`""`, 0, true},
 		{`"soon"`, 0, false},
 		{`true`, 0, false},
@@ -234,13 +236,18 @@ func TestDuration(t *testing.T) {
 	if string(b) != `"1m30s"` {
 		t.Errorf("MarshalJSON = %s", b)
 	}
-	// YAML: strings and bare numbers (seconds), as in the config file and plans.
+	// YAML, as in the config file and plans: a bare number other than 0 is
+	// refused, with the units it may have meant.
 	var y struct {
 		A fault.Duration `yaml:"a"`
 		B fault.Duration `yaml:"b"`
 	}
-	if err := yaml.Unmarshal([]byte("a: 250ms\nb: 2\n"), &y); err != nil || y.A.D() != 250*time.Millisecond || y.B.D() != 2*time.Second {
+	if err := yaml.Unmarshal([]byte("a: 250ms\nb: 0\n"), &y); err != nil || y.A.D() != 250*time.Millisecond || y.B.D() != 0 {
 		t.Errorf("YAML durations: %v %v %v", y.A.D(), y.B.D(), err)
+	}
+	err := yaml.Unmarshal([]byte("a: 100\n"), &y)
+	if err == nil || !strings.Contains(err.Error(), `a number needs a unit ("100ms" or "100s"?)`) {
+		t.Errorf("YAML a: 100: %v, want the missing unit named", err)
 	}
 }
 

@@ -172,16 +172,15 @@ func readConfigFaults(file string, known map[string]bool, limits fault.Limits) (
 				if !checkKeys(item, field, specKeys, bad) {
 					continue
 				}
-				var cf configFault
-				if err := item.Decode(&cf); err != nil { // unknown keys are ignored here: reported above
-					bad(field, item.Line, "%s", strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
-					continue
-				}
+				cf, failed := decodeFault(item, field, bad)
 				if err := cf.Spec.Validate(limits); err != nil {
 					var fes fault.Errors
 					if errors.As(err, &fes) {
 						for _, fe := range fes {
-							bad(field+"."+fe.Field, item.Line, "%s", fe.Reason)
+							top, _, _ := strings.Cut(fe.Field, ".")
+							if !failed[top] { // not a value that could not be read at all
+								bad(field+"."+fe.Field, fieldLine(item, fe.Field), "%s", fe.Reason)
+							}
 						}
 					} else {
 						bad(field, item.Line, "%v", err)
@@ -206,6 +205,52 @@ func readConfigFaults(file string, known map[string]bool, limits fault.Limits) (
 		return nil, &ConfigError{File: file, Problems: problems}
 	}
 	return out, nil
+}
+
+// decodeFault reads a fault entry one field at a time, so that a value that
+// cannot be read (a bad duration, a list for a string) is reported with its
+// field and line and does not hide the problems of the other fields. It
+// returns the fields that could not be read. Unknown keys are ignored here
+// (checkKeys reports them).
+func decodeFault(item *yaml.Node, field string, bad func(string, int, string, ...any)) (configFault, map[string]bool) {
+	var cf configFault
+	failed := map[string]bool{}
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		k, v := item.Content[i], item.Content[i+1]
+		if k.Kind != yaml.ScalarNode || !specKeys[k.Value] {
+			continue
+		}
+		one := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, v}}
+		if err := one.Decode(&cf); err != nil {
+			failed[k.Value] = true
+			reason, _ := fault.YAMLReason(err)
+			bad(field+"."+k.Value, v.Line, "%s", reason)
+		}
+	}
+	return cf, failed
+}
+
+// fieldLine is the line of a field ("ttl", "match.keys") of a fault entry,
+// or of the entry when it does not name it.
+func fieldLine(item *yaml.Node, path string) int {
+	line, n := item.Line, item
+	for _, name := range strings.Split(path, ".") {
+		if n.Kind != yaml.MappingNode {
+			break
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == name {
+				line, next = n.Content[i].Line, n.Content[i+1]
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return line
 }
 
 // checkKeys reports the unknown keys of a fault entry (and of its match).

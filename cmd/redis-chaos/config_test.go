@@ -25,7 +25,7 @@ func TestReadConfigFaults(t *testing.T) {
 		{"no faults", "c.yaml", "base-port: 7001\n", 0, nil},
 		{"null faults", "c.yaml", "faults:\n", 0, nil},
 		{"empty list", "c.yaml", "faults: []\n", 0, nil},
-		{"two faults", "c.yaml", "faults:\n  - {action: down, target: replica}\n  - name: x\n    action: latency\n    latency: 2\n", 2, nil},
+		{"two faults", "c.yaml", "faults:\n  - {action: down, target: replica}\n  - name: x\n    action: latency\n    latency: 2s\n", 2, nil},
 		{"JSON file", "c.json", `{"api": "127.0.0.1:1", "faults": [{"action": "error", "error": "OOM", "match": {"commands": ["SET"]}}]}`, 1, nil},
 		{"unknown top-level key", "c.yaml", "base_port: 1\nbogus: 2\n", 0,
 			[]string{`base_port: unknown key: did you mean "base-port"? (line 1)`, "bogus: unknown key (line 2)"}},
@@ -52,12 +52,20 @@ func TestReadConfigFaults(t *testing.T) {
 			"faults[1].match.command: unknown field (line 8)",
 			"faults[1].match.keys: bad glob",
 			"faults[1].match.probability: must be between 0 and 1",
-			"faults[2]: line 10: cannot unmarshal",
+			`faults[2].latency: want a duration such as "1.5s", got a list (line 10)`,
+		}},
+		// Every problem of one entry, each on its own line (a value that
+		// cannot be read used to hide the others, on the entry's first line).
+		{"every problem of one entry", "c.yaml", "faults:\n  - name: y\n    action: eror\n    ttl: 5q\n    latency: 100\n    match:\n      keys: \"[\"\n", 0, []string{
+			`faults[0].action: unknown action "eror": want one of down, hang, latency, reset, error, failover, migrate (line 3)`,
+			`faults[0].ttl: bad duration "5q" (want e.g. "1.5s", "200ms") (line 4)`,
+			`faults[0].latency: bad duration "100": a number needs a unit ("100ms" or "100s"?) (line 5)`,
+			`faults[0].match.keys: bad glob "[" (line 7)`,
 		}},
 		// Found by FuzzConfigFile: keys that are empty or not names made
 		// problems without a field.
 		{"keys that are not names", "c.yaml", "? [a, b]\n: 1\n\"\": 2\nfaults:\n  - {action: down, target: all, ? {x: 1} : 2}\n", 0,
-			[]string{"(a key that is not a name): unknown key (line 1)", `"": unknown key (line 3)`, "faults[0].(a key that is not a name): unknown field (line 5)", "faults[0]: line 5: cannot unmarshal"}},
+			[]string{"(a key that is not a name): unknown key (line 1)", `"": unknown key (line 3)`, "faults[0].(a key that is not a name): unknown field (line 5)"}},
 		{"duplicate names", "c.yaml", "faults:\n  - {name: a, action: down, target: all}\n  - {name: a, action: hang, target: all}\n", 0,
 			[]string{`faults[1].name: name "a" is already used by faults[0]`}},
 	}
