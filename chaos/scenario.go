@@ -113,7 +113,7 @@ func init() {
 		faults: func(p *picker) []fault.Spec {
 			return []fault.Spec{{Action: fault.ActionLatency, Target: "all", Latency: fault.Duration(50 * time.Millisecond), Jitter: fault.Duration(50 * time.Millisecond)}}
 		}})
-	register(&Scenario{Name: "hang", Summary: "a master stops answering (SIGSTOP, blackhole): tests timeouts",
+	register(&Scenario{Name: "hang", Summary: "a master stops answering, as when SIGSTOPped or cut off: tests timeouts",
 		Expect: "Commands to that master get no reply: a safe client times out (read timeout), does not wait forever, and does not resend non-idempotent commands blindly.",
 		Hold:   10 * time.Second, Real: true,
 		faults: func(p *picker) []fault.Spec { return []fault.Spec{{Action: fault.ActionHang, Target: "master"}} }})
