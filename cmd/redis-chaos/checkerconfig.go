@@ -69,7 +69,7 @@ func checkerThresholds(v *viper.Viper) (checker.Thresholds, error) {
 					bad("checker.thresholds."+name, "want one value")
 					continue
 				}
-				if err := th.Set(name, fmt.Sprint(val)); err != nil {
+				if err := setThreshold(&th, name, fmt.Sprint(val)); err != nil {
 					bad("checker.thresholds."+name, "%v", err)
 				}
 			}
@@ -84,7 +84,7 @@ func checkerThresholds(v *viper.Viper) (checker.Thresholds, error) {
 			bad(field, "want NAME=VALUE, e.g. command-timeout=5s")
 			continue
 		}
-		if err := th.Set(name, val); err != nil {
+		if err := setThreshold(&th, name, val); err != nil {
 			bad(field, "%v", err)
 		}
 	}
@@ -92,6 +92,26 @@ func checkerThresholds(v *viper.Viper) (checker.Thresholds, error) {
 		return th, &ThresholdError{Problems: problems}
 	}
 	return th, nil
+}
+
+// setThreshold is th.Set, naming the closest known threshold for a
+// misspelt name the checker does not recognise.
+func setThreshold(th *checker.Thresholds, name, val string) error {
+	err := th.Set(name, val)
+	if err == nil || strings.Contains(err.Error(), "did you mean") {
+		return err
+	}
+	var names []string
+	for _, info := range checker.ThresholdInfos() {
+		if info.Name == name {
+			return err // a known name with a bad value
+		}
+		names = append(names, info.Name)
+	}
+	if hint := didYouMean(name, names); hint != "" {
+		return fmt.Errorf("unknown threshold%s", hint)
+	}
+	return err
 }
 
 func sortedKeys(m map[string]any) []string {

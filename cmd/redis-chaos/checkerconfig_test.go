@@ -87,10 +87,11 @@ func TestCheckerThresholds(t *testing.T) {
   thresholds:
     command-timeout: 10
     reconnect_rate: 3
+    reconect-rate: 3
     resend-share: 2
     stale-moved: [1]
   rules: {}
-`, "--checker-threshold", "bogus=1", "--checker-threshold", "moved-follow=-1s", "--checker-threshold", "pipeline-max")
+`, "--checker-threshold", "bogus=1", "--checker-threshold", "comand-timeout=1s", "--checker-threshold", "moved-follow=-1s", "--checker-threshold", "pipeline-max")
 		var te *ThresholdError
 		if !errors.As(err, &te) {
 			t.Fatalf("error %v, want a *ThresholdError", err)
@@ -99,9 +100,11 @@ func TestCheckerThresholds(t *testing.T) {
 			"checker.rules: unknown key",
 			`checker.thresholds.command-timeout: "10" is not a duration`,
 			`checker.thresholds.reconnect_rate: unknown threshold: did you mean "reconnect-rate"?`,
+			`checker.thresholds.reconect-rate: unknown threshold: did you mean "reconnect-rate"?`,
 			"checker.thresholds.resend-share: 2: a share must be in (0, 1]",
 			"checker.thresholds.stale-moved: want one value",
-			"--checker-threshold bogus=1: unknown threshold",
+			"--checker-threshold bogus=1: unknown threshold (",
+			`--checker-threshold comand-timeout=1s: unknown threshold: did you mean "command-timeout"?`,
 			"--checker-threshold moved-follow=-1s: -1s: must be positive",
 			"--checker-threshold pipeline-max: want NAME=VALUE",
 		}

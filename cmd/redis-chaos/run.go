@@ -55,7 +55,12 @@ Exit codes:
 		Example: `  redis-chaos run --scenarios replica-down,master-down -- go test ./integration/...
   redis-chaos run --plan plan.yaml --fail-on medium --report-dir out -- ./app-smoke-test
   redis-chaos run --upstream 10.0.0.5:6379 --scenarios hang --loop -- ./load-test --duration 2m`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErr(errNoCommand)
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, err := runSettings(cmd)
 			if err != nil {
@@ -84,6 +89,9 @@ Exit codes:
 }
 
 func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// errNoCommand is run without the command to test.
+var errNoCommand = errors.New("give the command to test after --: redis-chaos run [flags] -- CMD [ARGS…]")
 
 // runOptions are run's settings, checked before anything starts.
 type runOptions struct {
@@ -155,7 +163,7 @@ func parseRunOptions(v *viper.Viper, args []string) (*runOptions, error) {
 	for _, s := range o.scenarios {
 		sc, ok := chaos.Scenarios[s]
 		if !ok {
-			return nil, fmt.Errorf("--scenarios: unknown scenario %q (redis-chaos scenario ls lists them)", s)
+			return nil, fmt.Errorf("--scenarios: unknown scenario %q%s (known: %s)", s, didYouMean(s, scenarioNames()), strings.Join(scenarioNames(), ", "))
 		}
 		if o.mode == "real" && !sc.Real {
 			return nil, fmt.Errorf("--scenarios: %s has no real mode", s)
@@ -165,7 +173,7 @@ func parseRunOptions(v *viper.Viper, args []string) (*runOptions, error) {
 		return nil, errors.New("--report-dir must not be empty")
 	}
 	if len(o.command) == 0 {
-		return nil, errors.New("no command: redis-chaos run [flags] -- CMD [ARGS…]")
+		return nil, errNoCommand
 	}
 	if _, err := exec.LookPath(o.command[0]); err != nil {
 		return nil, fmt.Errorf("command %q: %w", o.command[0], err)
@@ -345,6 +353,15 @@ loop:
 	}
 	fmt.Fprintln(stderr, "redis-chaos: PASS")
 	return nil
+}
+
+// scenarioNames are the built-in scenarios' names, sorted.
+func scenarioNames() []string {
+	var names []string
+	for _, sc := range chaos.ScenarioList() {
+		names = append(names, sc.Name)
+	}
+	return names
 }
 
 func runName(o *runOptions) string {

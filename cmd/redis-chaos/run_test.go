@@ -255,10 +255,12 @@ func TestRunUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no command", []string{"--scenarios", "replica-down"}, "requires at least 1 arg"},
+		{"no command", []string{"--scenarios", "replica-down"}, "give the command to test after --: redis-chaos run [flags] -- CMD [ARGS…]"},
 		{"no scenarios", []string{"--", "true"}, "--scenarios or --plan is required"},
 		{"both", []string{"--scenarios", "replica-down", "--plan", plan, "--", "true"}, "one or the other"},
 		{"unknown scenario", []string{"--scenarios", "replica-down,bogus", "--", "true"}, `unknown scenario "bogus"`},
+		{"unknown scenario listed", []string{"--scenarios", "bogus", "--", "true"}, `unknown scenario "bogus" (known: all-down, all-masters-down, clusterdown, hang,`},
+		{"misspelt scenario", []string{"--scenarios", "replica-dwn", "--", "true"}, `unknown scenario "replica-dwn": did you mean "replica-down"? (known: all-down,`},
 		{"bad plan", []string{"--plan", plan, "--", "true"}, "steps[0].scenario"},
 		{"bad fail-on", []string{"--scenarios", "hang", "--fail-on", "severe", "--", "true"}, "--fail-on"},
 		{"bad mode", []string{"--scenarios", "hang", "--mode", "fake", "--", "true"}, "--mode"},
