@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -413,6 +414,20 @@ faults:
 			t.Errorf("start-up with an unresolvable target: %v", err)
 		}
 	})
+}
+
+// TestProxyUnreachableUpstream: a wrong --upstream gets one line naming it,
+// without go-redis's own log line (pool.go: failed to dial …) before it.
+func TestProxyUnreachableUpstream(t *testing.T) {
+	bin := goBuild(t, t.TempDir(), ".", "redis-chaos")
+	out, err := exec.Command(bin, "proxy", "--upstream", "127.0.0.1:1", "--api", "127.0.0.1:0",
+		"--base-port", itoa(testenv.FreeBasePort(t, 9))).CombinedOutput()
+	if err == nil {
+		t.Fatalf("proxy started in front of nothing:\n%s", out)
+	}
+	if want := "redis-chaos: cannot reach the upstream 127.0.0.1:1: connect: connection refused\n"; string(out) != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
 }
 
 func TestProxyRefusesOffLoopbackWithoutToken(t *testing.T) {

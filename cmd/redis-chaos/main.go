@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -30,6 +31,7 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	redis.SetLogger(quietLogger{}) // our errors carry the cause; its own lines would come first
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := cpuProfile(os.Getenv("REDIS_CHAOS_CPUPROFILE"))
 	err := newRootCmd().ExecuteContext(ctx)
@@ -44,6 +46,11 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// quietLogger drops go-redis's log lines (pool.go: failed to dial …).
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
 
 // cpuProfile writes a CPU profile of the whole run to file, if one is named
 // (REDIS_CHAOS_CPUPROFILE): how cmd/redis-chaos/default.pgo, the profile the

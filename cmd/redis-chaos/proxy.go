@@ -205,17 +205,28 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 	return rt, nil
 }
 
-// readSettings reads the real cluster's settings from the first seed that answers.
+// readSettings reads the real cluster's settings from the first seed that
+// answers. When no seed could be dialled, the error names the upstream.
 func readSettings(ctx context.Context, seeds []string, user, pass string) (chaos.Settings, error) {
-	var lastErr error
+	var lastErr, answered error // answered: the last error of a seed that was reached
 	for _, s := range seeds {
 		st, err := chaos.ReadSettings(ctx, s, user, pass)
 		if err == nil {
 			return st, nil
 		}
 		lastErr = err
+		if op := (*net.OpError)(nil); !errors.As(err, &op) || op.Op != "dial" {
+			answered = err
+		}
 	}
-	return chaos.Settings{}, fmt.Errorf("cannot read the cluster's settings: %w", lastErr)
+	if answered != nil {
+		return chaos.Settings{}, fmt.Errorf("cannot read the cluster's settings: %w", answered)
+	}
+	var op *net.OpError
+	if errors.As(lastErr, &op) {
+		lastErr = op.Err // the address is in the message already
+	}
+	return chaos.Settings{}, fmt.Errorf("cannot reach the upstream %s: %w", strings.Join(seeds, ","), lastErr)
 }
 
 func (rt *runtime) printBanner(out io.Writer) {
