@@ -23,7 +23,7 @@ import (
 var (
 	ErrFaultNotFound    = errors.New("chaos: fault not found")
 	ErrNoTarget         = errors.New("chaos: target matches no node")
-	ErrRealRefused      = errors.New("chaos: real mode needs a cluster provisioned by redis-chaos")
+	ErrRealRefused      = errors.New("chaos: real mode is only available when this process provisioned the cluster (redis-chaos up, or run without --upstream), not in proxy (sidecar) mode")
 	ErrNotStarted       = errors.New("chaos: engine has no topology yet")
 	ErrScenarioNotFound = errors.New("chaos: scenario not found")
 	ErrRunNotFound      = errors.New("chaos: run not found")

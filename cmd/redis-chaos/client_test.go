@@ -165,7 +165,8 @@ faults:
 		fail(t, `unknown field "actoin"`, "fault", "add", "--json", `{"actoin":"down"}`)
 		fail(t, "actoin", "fault", "add", "--json", `{"action":"down","target":"all","actoin":"x"}`)
 		fail(t, "action given twice", "fault", "add", "down", "--action", "hang")
-		fail(t, "provisioned", "fault", "add", "down", "--target", "replica", "--mode", "real")
+		fail(t, "only available when this process provisioned the cluster (redis-chaos up, or run without --upstream), not in proxy (sidecar) mode",
+			"fault", "add", "down", "--target", "replica", "--mode", "real")
 		fail(t, "use -o json", "fault", "add", "down", "--target", "replica", "--json", "--api", "x")
 	})
 

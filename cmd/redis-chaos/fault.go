@@ -237,7 +237,7 @@ func newFaultAddCmd() *cobra.Command {
 	f.Int("after", 0, "reset: close the connection on every Nth matching command")
 	f.String("to", "", "migrate (and MOVED/ASK errors): the master that receives the slots")
 	f.String("ask-for", "", "migrate: ASK phase length before MOVED (default: half the TTL)")
-	f.String("mode", "", "simulate (default) or real (clusters provisioned by redis-chaos only)")
+	f.String("mode", "", "simulate (default) or real (only against redis-chaos up or run, which provisioned the cluster; not proxy)")
 	f.String("api", "127.0.0.1:8470", "control API address of the proxy (HOST:PORT or URL)")
 	f.String("api-token", "", "bearer token of the control API (env REDIS_CHAOS_API_TOKEN)")
 	f.StringP("output", "o", "table", "output format: table or json")

@@ -160,7 +160,7 @@ func newScenarioRunCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.String("mode", "simulate", "simulate, or real (clusters provisioned by redis-chaos only)")
+	f.String("mode", "simulate", "simulate, or real (only against redis-chaos up or run, which provisioned the cluster; not proxy)")
 	f.String("hold", "", "how long the faults are held (default: the scenario's)")
 	f.String("recover", "", "how long to watch the recovery after the faults end (default: 2×node-timeout+2s)")
 	f.Bool("wait", false, "follow the run until it is done, printing its phases")
