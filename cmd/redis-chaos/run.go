@@ -202,6 +202,9 @@ func runRun(cmd *cobra.Command, v *viper.Viper, args []string) error {
 		if err := cfg.CheckPorts(); err != nil {
 			return usageErr(err)
 		}
+		if err := checkListen(v, cfg); err != nil {
+			return usageErr(err)
+		}
 		cfg.Logger = log
 		fmt.Fprintf(stderr, "redis-chaos: starting a %d-node cluster (%d shards × %d replicas)...\n",
 			cfg.Shards*(1+max(cfg.Replicas, 0)), cfg.Shards, max(cfg.Replicas, 0))

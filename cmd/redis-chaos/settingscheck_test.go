@@ -2,12 +2,16 @@ package main
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/spf13/viper"
+
+	"github.com/redis-chaos/redis-chaos/test/testenv"
 )
 
 // TestSettingsCheckedBeforeStart: a config file (and environment) with
@@ -137,5 +141,59 @@ func TestPinnedPorts(t *testing.T) {
 	}
 	if _, err := read("ports: 7001\n"); err == nil || !strings.Contains(err.Error(), "want a mapping") {
 		t.Errorf("ports: 7001 → %v", err)
+	}
+}
+
+// TestListenCheckedBeforeStart: up and run find a busy --api address, a busy
+// proxy port (from --base-port, or pinned in ports:) and an --api refused
+// without a token before they provision the cluster, as they do a busy node
+// port.
+func TestListenCheckedBeforeStart(t *testing.T) {
+	cluster := clusterTestBase(t, 9)
+	base := testenv.FreeBasePort(t, 9)
+	busy := func() *net.TCPListener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		return ln.(*net.TCPListener)
+	}
+	apiLn := busy()
+	baseLn, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer baseLn.Close()
+	pinLn := busy()
+	pinned := filepath.Join(t.TempDir(), "pinned.yaml")
+	second := net.JoinHostPort("127.0.0.1", strconv.Itoa(cluster+1))
+	writeFile(t, pinned, "ports:\n  \""+second+"\": "+strconv.Itoa(pinLn.Addr().(*net.TCPAddr).Port)+"\n")
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"busy api", []string{"--api", apiLn.Addr().String()}, "port in use: control API --api " + apiLn.Addr().String() + ": listen tcp"},
+		{"busy base port", []string{"--api", "127.0.0.1:0"}, "port in use: proxy port 127.0.0.1:" + strconv.Itoa(base+3) + " for node 127.0.0.1:" +
+			strconv.Itoa(cluster+3) + " (from --base-port " + strconv.Itoa(base) + "; choose another --base-port)"},
+		{"busy pinned port", []string{"--api", "127.0.0.1:0", "--config", pinned}, "port in use: proxy port " + pinLn.Addr().String() + " pinned to node " + second},
+		{"api without token", []string{"--api", "0.0.0.0:0"}, "a bearer token is required"},
+	} {
+		for _, cmd := range [][]string{{"up"}, {"run", "--scenarios", "hang"}} {
+			t.Run(cmd[0]+" "+tt.name, func(t *testing.T) {
+				args := append(append(cmd, "--cluster-base-port", strconv.Itoa(cluster), "--base-port", strconv.Itoa(base), "--log-level", "warn"), tt.args...)
+				if cmd[0] == "run" {
+					args = append(args, "--", "true")
+				}
+				out, err := runCLI(t, args...)
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("%v: %v, want an error containing %q\n%s", args, err, tt.want, out)
+				}
+				if strings.Contains(out, "starting") {
+					t.Errorf("the cluster was started before the problem was found:\n%s", out)
+				}
+			})
+		}
 	}
 }

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"sort"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
+	"github.com/redis-chaos/redis-chaos/chaos/api"
 	"github.com/redis-chaos/redis-chaos/chaos/real"
 	"github.com/redis-chaos/redis-chaos/provision"
 )
@@ -75,6 +79,9 @@ func runUp(ctx context.Context, v *viper.Viper, cmd *cobra.Command) error {
 	if err := cfg.CheckPorts(); err != nil {
 		return err
 	}
+	if err := checkListen(v, cfg); err != nil {
+		return err
+	}
 	log := newLogger(v, cmd.ErrOrStderr())
 	cfg.Logger = log
 	began := time.Now()
@@ -102,4 +109,78 @@ func runUp(ctx context.Context, v *viper.Viper, cmd *cobra.Command) error {
 	<-ctx.Done()
 	fmt.Fprintln(out, "shutting down...")
 	return rt.stop()
+}
+
+// checkListen reports, before the cluster is provisioned, what startProxy
+// would find only after it: an --api address that is refused or cannot be
+// bound, and a proxy port for one of the cluster's nodes (from --base-port,
+// or pinned by address in the ports: mapping) that is taken.
+func checkListen(v *viper.Viper, cfg provision.Config) error {
+	apiAddr := v.GetString("api")
+	if err := api.CheckBind(apiAddr, v.GetString("api-token")); err != nil {
+		return fmt.Errorf("--api %s: %w", apiAddr, err)
+	}
+	if err := portFree(apiAddr); err != nil {
+		return fmt.Errorf("port in use: control API --api %s: %w", apiAddr, err)
+	}
+	base := v.GetInt("base-port")
+	if base < 0 || base > 65535 {
+		return fmt.Errorf("--base-port %d: must be between 1 and 65535", base)
+	}
+	if base == 0 {
+		base = 7001 // proxy.Config's default
+	}
+	pinned, err := pinnedPorts(v)
+	if err != nil {
+		return err
+	}
+	host := v.GetString("listen-host")
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	// The nodes in address order, as the proxy gives them ports: a pinned
+	// node its own, the others the next free one from --base-port on.
+	host0, port0 := cfg.Host, cfg.BasePort
+	if host0 == "" {
+		host0 = provision.DefaultHost
+	}
+	if port0 == 0 {
+		port0 = provision.DefaultBasePort
+	}
+	var addrs []string
+	for i := range cfg.Shards * (1 + max(cfg.Replicas, 0)) {
+		addrs = append(addrs, net.JoinHostPort(host0, strconv.Itoa(port0+i)))
+	}
+	sort.Strings(addrs)
+	taken := map[int]bool{}
+	for _, p := range pinned {
+		taken[p] = true
+	}
+	next := base
+	for _, a := range addrs {
+		if p, ok := pinned[a]; ok {
+			if err := portFree(net.JoinHostPort(host, strconv.Itoa(p))); err != nil {
+				return fmt.Errorf("port in use: proxy port %s:%d pinned to node %s (ports: in the config file): %w", host, p, a, err)
+			}
+			continue
+		}
+		for taken[next] {
+			next++
+		}
+		taken[next] = true
+		if err := portFree(net.JoinHostPort(host, strconv.Itoa(next))); err != nil {
+			return fmt.Errorf("port in use: proxy port %s:%d for node %s (from --base-port %d; choose another --base-port): %w",
+				host, next, a, base, err)
+		}
+	}
+	return nil
+}
+
+// portFree reports whether addr can be bound now.
+func portFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return ln.Close()
 }
