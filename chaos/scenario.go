@@ -123,6 +123,15 @@ func init() {
 		faults: func(p *picker) []fault.Spec { return []fault.Spec{errOn("master", "TRYAGAIN")} }})
 }
 
+// scenarioNames lists the built-in scenarios' names, sorted, for messages.
+func scenarioNames() string {
+	var names []string
+	for _, sc := range ScenarioList() {
+		names = append(names, sc.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
 // ScenarioList returns the built-in scenarios sorted by name.
 func ScenarioList() []*Scenario {
 	out := make([]*Scenario, 0, len(Scenarios))
@@ -546,7 +555,7 @@ func checkStep(st *Step, field string, l fault.Limits) fault.Errors {
 		errs = append(errs, &fault.FieldError{Field: field, Reason: "a step is a scenario or a fault, not both"})
 	case st.Scenario != "":
 		if _, ok := Scenarios[st.Scenario]; !ok {
-			errs = append(errs, &fault.FieldError{Field: field + ".scenario", Reason: fmt.Sprintf("unknown scenario %q", st.Scenario)})
+			errs = append(errs, &fault.FieldError{Field: field + ".scenario", Reason: fmt.Sprintf("unknown scenario %q (known: %s)", st.Scenario, scenarioNames())})
 		}
 	case st.Fault != nil:
 		if err := st.Fault.Validate(l); err != nil {
