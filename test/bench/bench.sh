@@ -22,7 +22,8 @@
 # Each repetition runs every path once for each (pipeline depth, test), rotating which
 # path goes first; ratios are taken within a repetition (this machine is noisy: one
 # run's ratio can move by ±0.1) and their medians are reported. CPU per command is the
-# proxy process's utime+stime (/proc/PID/stat, all threads) over the run ÷ commands;
+# proxy process's utime+stime (/proc/PID/stat, all threads) over the run ÷ commands,
+# with its user part (utime) beside it: what the process does outside the kernel;
 # the redis-server's is reported too. On a 2-core machine redis-benchmark, the proxy
 # and redis-server share the cores, as in the numbers of SPEC §9.
 #
@@ -118,7 +119,7 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$RESULTS/$STAMP
 mkdir -p "$OUT"
 RUNS=$OUT/runs.csv
-echo "rep,pipeline,test,path,n,rps,secs,proxy_cpu_us_per_cmd,redis_cpu_us_per_cmd" >"$RUNS"
+echo "rep,pipeline,test,path,n,rps,secs,proxy_cpu_us_per_cmd,redis_cpu_us_per_cmd,proxy_user_us_per_cmd" >"$RUNS"
 {
   echo "redis-chaos benchmark $STAMP"
   echo "host: $(uname -srm), $(nproc) CPUs; $(redis-server --version | cut -d' ' -f1-3); $(go version | cut -d' ' -f3)"
@@ -140,16 +141,16 @@ for rep in $(seq "$REPS"); do
         n=${NREQ[$P]}
         ppid=${PID[$path]}
         r0=$(cpu_ticks "$REDIS_PID")
-        p0=0; [ -n "$ppid" ] && p0=$(cpu_ticks "$ppid")
+        p0=0; u0=0; [ -n "$ppid" ] && p0=$(cpu_ticks "$ppid") && u0=$(user_ticks "$ppid")
         t0=$(date +%s.%N)
         rps=$(run_bench "${PORT[$path]}" "$P" "$T" "$n")
         t1=$(date +%s.%N)
         r1=$(cpu_ticks "$REDIS_PID")
-        p1=0; [ -n "$ppid" ] && p1=$(cpu_ticks "$ppid")
+        p1=0; u1=0; [ -n "$ppid" ] && p1=$(cpu_ticks "$ppid") && u1=$(user_ticks "$ppid")
         line=$(awk -v rep="$rep" -v P="$P" -v T="$T" -v path="$path" -v n="$n" -v rps="$rps" \
-          -v t0="$t0" -v t1="$t1" -v p="$((p1 - p0))" -v r="$((r1 - r0))" -v hz="$CLK_TCK" -v proxy="$ppid" \
-          'BEGIN { pc = proxy == "" ? "" : sprintf("%.2f", p * 1e6 / hz / n);
-                   printf "%s,%s,%s,%s,%s,%s,%.2f,%s,%.2f\n", rep, P, toupper(T), path, n, rps, t1 - t0, pc, r * 1e6 / hz / n }')
+          -v t0="$t0" -v t1="$t1" -v p="$((p1 - p0))" -v u="$((u1 - u0))" -v r="$((r1 - r0))" -v hz="$CLK_TCK" -v proxy="$ppid" \
+          'BEGIN { pc = proxy == "" ? "" : sprintf("%.2f", p * 1e6 / hz / n); uc = proxy == "" ? "" : sprintf("%.2f", u * 1e6 / hz / n);
+                   printf "%s,%s,%s,%s,%s,%s,%.2f,%s,%.2f,%s\n", rep, P, toupper(T), path, n, rps, t1 - t0, pc, r * 1e6 / hz / n, uc }')
         echo "$line" >>"$RUNS"
         log "  rep $rep -P $P $(printf '%-4s' "${T^^}") $(printf '%-12s' "$path") $(printf '%10s' "$rps") req/s"
       done
@@ -178,14 +179,14 @@ col() { # col PIPELINE TEST PATH FIELD -> median of that column
 }
 {
   echo "medians over $REPS repetitions, $CLIENTS clients (ratios: median of per-repetition ratios)"
-  printf '%-5s %-4s %-12s %10s %9s %12s %10s %13s %13s\n' depth test path "req/s" "x direct" "x forwarder" "(range)" "proxy µs/cmd" "redis µs/cmd"
+  printf '%-5s %-4s %-12s %10s %9s %12s %10s %13s %13s %13s\n' depth test path "req/s" "x direct" "x forwarder" "(range)" "proxy µs/cmd" "(user part)" "redis µs/cmd"
   for P in $PIPELINES; do
     for T in $TESTS; do
       T=${T^^}
       for path in "${ACTIVE[@]}"; do
-        printf '%-5s %-4s %-12s %10s %9s %12s %10s %13s %13s\n' "-P $P" "$T" "$path" \
-          "$(col "$P" "$T" "$path" 6 | awk '{ printf "%.0f", $1 }')" "$(col "$P" "$T" "$path" 10)" \
-          "$(col "$P" "$T" "$path" 11)" "$(range "$P" "$T" "$path" 11)" "$(col "$P" "$T" "$path" 8)" "$(col "$P" "$T" "$path" 9)"
+        printf '%-5s %-4s %-12s %10s %9s %12s %10s %13s %13s %13s\n' "-P $P" "$T" "$path" \
+          "$(col "$P" "$T" "$path" 6 | awk '{ printf "%.0f", $1 }')" "$(col "$P" "$T" "$path" 11)" \
+          "$(col "$P" "$T" "$path" 12)" "$(range "$P" "$T" "$path" 12)" "$(col "$P" "$T" "$path" 8)" "$(col "$P" "$T" "$path" 10)" "$(col "$P" "$T" "$path" 9)"
       done
     done
   done

@@ -75,6 +75,15 @@ wait_port() {
   return 1
 }
 
+# user_ticks PID — utime alone (the part of cpu_ticks spent outside the kernel).
+user_ticks() {
+  local stat
+  stat=$(<"/proc/$1/stat") || return 1
+  stat=${stat##*) }
+  set -- $stat
+  echo "${12}"
+}
+
 # cpu_ticks PID — utime+stime of the whole process (all threads), in clock ticks.
 # Fields after "pid (comm) " are read so that a comm with spaces cannot shift them.
 cpu_ticks() {
