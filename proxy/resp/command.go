@@ -163,18 +163,24 @@ func (cr *CommandReader) multibulk(b []byte) (int, error) {
 	if maxMulti == 0 {
 		maxMulti = DefaultMaxMultibulk
 	}
-	nl := indexCRLF(b, 1)
-	if nl < 0 {
-		if len(b) > DefaultMaxInline {
-			return 0, protoErr("too big mbulk count string")
+	var count int64
+	var i int
+	if len(b) > 3 && b[1] >= '1' && b[1] <= '9' && b[2] == '\r' && b[3] == '\n' && fastArgs && int64(b[1]-'0') <= int64(maxMulti) {
+		count, i = int64(b[1]-'0'), 4 // "*1\r\n" to "*9\r\n": the common case in one step
+	} else {
+		nl := indexCRLF(b, 1)
+		if nl < 0 {
+			if len(b) > DefaultMaxInline {
+				return 0, protoErr("too big mbulk count string")
+			}
+			return 0, nil
 		}
-		return 0, nil
+		n, ok := parseRedisInt(b[1:nl])
+		if !ok || n > int64(maxMulti) {
+			return 0, protoErr("invalid multibulk length")
+		}
+		count, i = n, nl+2
 	}
-	count, ok := parseRedisInt(b[1:nl])
-	if !ok || count > int64(maxMulti) {
-		return 0, protoErr("invalid multibulk length")
-	}
-	i := nl + 2
 	if count <= 0 { // "*0" and "*-1" are empty commands: nothing to run
 		return i, nil
 	}
