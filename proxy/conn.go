@@ -337,7 +337,7 @@ func (c *clientConn) clientLoop() {
 	rd := resp.NewCommandReader(c.c)
 	rd.MaxQuery = s.cfg.MaxQueryBuffer
 	rd.MaxBulk = s.cfg.MaxBulk
-	var out []byte
+	var out outBuf
 	batch := make([]entry, 0, 64)
 	for {
 		cmds, err := rd.Read()
@@ -480,8 +480,8 @@ func (c *clientConn) clientLoop() {
 				}
 				continue
 			}
-			out = append(out, cmd.Raw...)
-			if len(out) >= 64<<10 {
+			out.add(cmd.Raw)
+			if out.size() >= 64<<10 {
 				if !c.send(&out, &batch) {
 					return
 				}
@@ -514,26 +514,69 @@ func mergeable(prev, e *entry) bool {
 
 // send queues the batch's entries, then writes the commands upstream. The
 // entries go first so that a reply never arrives before its entry.
-func (c *clientConn) send(out *[]byte, batch *[]entry) bool {
+func (c *clientConn) send(out *outBuf, batch *[]entry) bool {
 	if len(*batch) > 0 {
 		c.push(*batch)
 		*batch = (*batch)[:0]
 	}
-	if len(*out) == 0 {
+	if out.size() == 0 {
 		return true
 	}
-	_, err := c.up.c.Write(*out)
-	if cap(*out) > 1<<20 {
-		*out = nil
-	} else {
-		*out = (*out)[:0]
-	}
+	_, err := c.up.c.Write(out.bytes())
+	out.reset()
 	if err != nil {
 		c.s.metrics.upstreamErrors.WithLabelValues(c.nd.addr, "write").Inc()
 		c.close("upstream write: " + err.Error())
 		return false
 	}
 	return true
+}
+
+// outBuf collects the commands of a batch for the node. Commands that follow
+// each other in the reader's buffer (a pipeline forwarded as it came) are sent
+// from there, without a copy; the others are copied. Everything is sent
+// before the reader reads again (send at the end of each batch).
+type outBuf struct {
+	own  []byte // copied commands
+	span []byte // a run of the reader's buffer, while own is empty
+}
+
+func (o *outBuf) add(raw []byte) {
+	if len(raw) == 0 {
+		return
+	}
+	if len(o.own) == 0 {
+		n := len(o.span)
+		if n == 0 {
+			o.span = raw
+			return
+		}
+		if cap(o.span) >= n+len(raw) && &o.span[:n+1][n] == &raw[0] {
+			o.span = o.span[:n+len(raw)]
+			return
+		}
+		o.own = append(o.own, o.span...)
+		o.span = nil
+	}
+	o.own = append(o.own, raw...)
+}
+
+func (o *outBuf) size() int { return len(o.own) + len(o.span) }
+
+func (o *outBuf) bytes() []byte {
+	if len(o.own) > 0 {
+		return o.own
+	}
+	return o.span
+}
+
+func (o *outBuf) reset() {
+	o.span = nil
+	if cap(o.own) > 1<<20 {
+		o.own = nil
+	} else {
+		o.own = o.own[:0]
+	}
 }
 
 // push appends entries to the queue and wakes the reply loop when it might be
