@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -145,7 +146,7 @@ type clientConn struct {
 	c    net.Conn
 	info atomic.Pointer[ConnInfo] // current snapshot; replaced (never modified) by the client loop
 	up   *upstream
-	w    *bufio.Writer // reply loop only
+	w    *replyWriter // reply loop only
 
 	routes map[string]*upstream // secondary upstreams, created by the client loop
 
@@ -300,7 +301,7 @@ func (c *clientConn) serve() {
 	}
 	c.up = up
 	c.mu.Unlock()
-	c.w = bufio.NewWriterSize(c.c, 16<<10)
+	c.w = &replyWriter{conn: c.c}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -530,6 +531,71 @@ func (c *clientConn) send(out *outBuf, batch *[]entry) bool {
 		return false
 	}
 	return true
+}
+
+// replyWriter is where the reply loop writes for the client: a buffered
+// writer, and a run of the primary upstream's read buffer that passes
+// unchanged (pass), which is sent from there, without a copy, when nothing
+// else is buffered. The run is valid until the next read from the node: the
+// reply loop flushes before it reads.
+type replyWriter struct {
+	bw      *bufio.Writer // made at the first Write: passed replies never need it
+	conn    io.Writer     // what bw writes to
+	pending []byte
+}
+
+func (w *replyWriter) buf() *bufio.Writer {
+	if w.bw == nil {
+		w.bw = bufio.NewWriterSize(w.conn, 16<<10)
+	}
+	return w.bw
+}
+
+// pass adds bytes of the upstream's read buffer, sent in order after what
+// was written before.
+func (w *replyWriter) pass(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	if n := len(w.pending); n > 0 {
+		if cap(w.pending) >= n+len(p) && &w.pending[:n+1][n] == &p[0] {
+			w.pending = w.pending[:n+len(p)]
+			return
+		}
+		w.buf().Write(w.pending)
+	}
+	w.pending = p
+}
+
+func (w *replyWriter) Write(p []byte) (int, error) {
+	bw := w.buf()
+	if len(w.pending) > 0 {
+		bw.Write(w.pending)
+		w.pending = nil
+	}
+	return bw.Write(p)
+}
+
+func (w *replyWriter) Buffered() int {
+	if w.bw == nil {
+		return len(w.pending)
+	}
+	return w.bw.Buffered() + len(w.pending)
+}
+
+func (w *replyWriter) Flush() error {
+	if p := w.pending; len(p) > 0 {
+		w.pending = nil
+		if w.bw == nil || w.bw.Buffered() == 0 {
+			_, err := w.conn.Write(p)
+			return err
+		}
+		w.bw.Write(p)
+	}
+	if w.bw == nil {
+		return nil
+	}
+	return w.bw.Flush()
 }
 
 // outBuf collects the commands of a batch for the node. Commands that follow
@@ -877,7 +943,7 @@ func (c *clientConn) replyLoop() {
 		pass := up.start // replies from pass to up.start go to the client unchanged
 		emit := func() {
 			if up.start > pass {
-				c.w.Write(up.buf[pass:up.start])
+				c.w.pass(up.buf[pass:up.start])
 			}
 			pass = up.start
 		}

@@ -46,3 +46,48 @@ func TestOutBuf(t *testing.T) {
 		t.Fatal("the reader's buffer was written to")
 	}
 }
+
+// writes records each Write it gets.
+type writes struct{ got [][]byte }
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.got = append(w.got, bytes.Clone(p))
+	return len(p), nil
+}
+
+// TestReplyWriter: replies that pass unchanged go out from the upstream's
+// buffer in one write when nothing else is buffered; mixed with written
+// (injected, rewritten) replies, everything goes out in order.
+func TestReplyWriter(t *testing.T) {
+	up := []byte("+OK\r\n+OK\r\n$1\r\nv\r\n")
+	var ws writes
+	w := &replyWriter{conn: &ws}
+	w.pass(up[:5])
+	w.pass(up[5:10])
+	w.pass(up[10:])
+	if w.Buffered() != len(up) {
+		t.Fatalf("Buffered = %d, want %d", w.Buffered(), len(up))
+	}
+	if err := w.Flush(); err != nil || len(ws.got) != 1 || !bytes.Equal(ws.got[0], up) {
+		t.Fatalf("passed replies: writes %q (%v), want one write of %q", ws.got, err, up)
+	}
+	if w.bw != nil {
+		t.Error("passed replies made the 16 KiB buffer")
+	}
+
+	ws.got = nil
+	w.pass(up[:5])
+	w.Write([]byte("-MOVED 1 h:1\r\n")) // a rewritten reply between two passed ones
+	w.pass(up[5:10])
+	w.pass(up[:5]) // not contiguous with the previous run
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := "+OK\r\n-MOVED 1 h:1\r\n+OK\r\n+OK\r\n"
+	if got := string(bytes.Join(ws.got, nil)); got != want {
+		t.Fatalf("mixed: %q, want %q", got, want)
+	}
+	if w.Buffered() != 0 {
+		t.Fatalf("Buffered after Flush = %d", w.Buffered())
+	}
+}
