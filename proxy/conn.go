@@ -188,7 +188,7 @@ type clientConn struct {
 	stats    map[statKey]*localStat
 	dirty    []*localStat
 	cur      entry      // the entry being answered by the primary upstream
-	answered int64      // replies written (to the bufio.Writer)
+	answered int64      // replies written (to c.w)
 	curN     int        // replies cur still waits for
 	curStat  *localStat // cur's ok count
 	lastKey  statKey    // stat's one-entry cache
@@ -539,7 +539,7 @@ func (c *clientConn) send(out *outBuf, batch *[]entry) bool {
 // else is buffered. The run is valid until the next read from the node: the
 // reply loop flushes before it reads.
 type replyWriter struct {
-	bw      *bufio.Writer // made at the first Write: passed replies never need it
+	bw      *bufio.Writer // made at the first Write (an error, a rewritten, injected or streamed reply): passed replies never need it
 	conn    io.Writer     // what bw writes to
 	pending []byte
 }
@@ -587,7 +587,15 @@ func (w *replyWriter) Flush() error {
 	if p := w.pending; len(p) > 0 {
 		w.pending = nil
 		if w.bw == nil || w.bw.Buffered() == 0 {
-			_, err := w.conn.Write(p)
+			if w.bw != nil {
+				if err := w.bw.Flush(); err != nil {
+					return err // an earlier write failed: bufio keeps its error
+				}
+			}
+			n, err := w.conn.Write(p)
+			if err == nil && n < len(p) {
+				err = io.ErrShortWrite
+			}
 			return err
 		}
 		w.bw.Write(p)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -89,5 +90,34 @@ func TestReplyWriter(t *testing.T) {
 	}
 	if w.Buffered() != 0 {
 		t.Fatalf("Buffered after Flush = %d", w.Buffered())
+	}
+}
+
+// failOnce fails its first Write (a transient error), then accepts.
+type failOnce struct {
+	failed bool
+	got    bytes.Buffer
+}
+
+func (f *failOnce) Write(p []byte) (int, error) {
+	if !f.failed {
+		f.failed = true
+		return 0, errors.New("transient")
+	}
+	return f.got.Write(p)
+}
+
+// TestReplyWriterKeepsWriteError: bufio.Writer keeps a write error and
+// returns it from every later Flush; replyWriter.Flush's direct path (bw
+// empty) bypasses it, so a reply lost to the failed write is followed by
+// later replies and Flush reports success.
+func TestReplyWriterKeepsWriteError(t *testing.T) {
+	f := &failOnce{}
+	w := &replyWriter{conn: f}
+	big := bytes.Repeat([]byte("x"), 20<<10) // larger than the 16 KiB buffer: written directly, fails
+	w.Write(big)                             // next() ignores this error (injected / routed reply)
+	w.pass([]byte("+OK\r\n"))
+	if err := w.Flush(); err == nil {
+		t.Errorf("Flush = nil after a failed write; the client got %q only (the %d-byte reply before it was lost)", f.got.String(), len(big))
 	}
 }

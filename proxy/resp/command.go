@@ -82,6 +82,13 @@ func (cr *CommandReader) release() {
 		return
 	}
 	cr.sc = nil
+	if len(cr.buf) > 64<<10 {
+		// The arrays point into this reader's buffer, and the pool lets other
+		// connections keep them: a large buffer must not stay reachable
+		// through them once this connection is gone (found in review).
+		clear(cr.cmds[:cap(cr.cmds)])
+		clear(cr.args[:cap(cr.args)])
+	}
 	if cap(cr.cmds) <= maxPooled && cap(cr.args) <= 4*maxPooled {
 		sc.cmds, sc.args = cr.cmds[:0], cr.args[:0]
 		scratchPool.Put(sc)
