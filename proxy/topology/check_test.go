@@ -286,17 +286,20 @@ func (s *summary) describeInfo(text []byte) {
 			}
 			s.addrs = append(s.addrs, addr{host, p})
 		case isSlaveKey(k):
-			var a addr
+			a, named := addr{port: -1}, false
 			for _, f := range strings.Split(v, ",") {
 				if h, ok := strings.CutPrefix(f, "ip="); ok {
-					a.host = h
+					a.host, named = h, true
 				} else if p, ok := strings.CutPrefix(f, "port="); ok {
 					a.port, _ = strconv.Atoi(p)
+					named = true
 				} else {
 					s.fact("%s %s", k, f)
 				}
 			}
-			s.addrs = append(s.addrs, a)
+			if named { // a line without ip= or port= ("slave00", found by FuzzRewriteInfo) names no address
+				s.addrs = append(s.addrs, a)
+			}
 		default:
 			s.fact("%s", line)
 		}
