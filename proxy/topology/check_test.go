@@ -96,7 +96,10 @@ func describe(kind Kind, reply []byte) (summary, error) {
 					s.fact("%s", f)
 					continue
 				}
-				a = strings.TrimRight(a, "\r")
+				if k := strings.IndexByte(a, '\r'); k >= 0 { // the address ends there, as for the rewriter ("…:36431\rfd=11", found by FuzzRewriteClient)
+					s.fact("%s", a[k:])
+					a = a[:k]
+				}
 				c := strings.LastIndexByte(a, ':')
 				p, _ := strconv.Atoi(a[c+1:])
 				s.addrs = append(s.addrs, addr{a[:max(c, 0)], p})
