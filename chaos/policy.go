@@ -446,7 +446,7 @@ func crossSlot(cmd *proxy.Command) bool {
 		last += len(args)
 	}
 	last = min(last, len(args)-1)
-	for i := first; i <= last; i += step {
+	for i := first + step; i <= last; i += step { // the first key's slot is cmd.Slot
 		if topology.Slot(args[i]) != cmd.Slot {
 			return true
 		}

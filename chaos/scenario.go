@@ -123,13 +123,13 @@ func init() {
 		faults: func(p *picker) []fault.Spec { return []fault.Spec{errOn("master", "TRYAGAIN")} }})
 }
 
-// scenarioNames lists the built-in scenarios' names, sorted, for messages.
-func scenarioNames() string {
+// ScenarioNames lists the built-in scenarios' names, sorted.
+func ScenarioNames() []string {
 	var names []string
 	for _, sc := range ScenarioList() {
 		names = append(names, sc.Name)
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 // ScenarioList returns the built-in scenarios sorted by name.
@@ -489,41 +489,19 @@ func stepProblems(b []byte, l fault.Limits) fault.Errors {
 	return errs
 }
 
-// badKey finds the field of a step whose value does not decode, and its line.
+// badKey finds the field of a step whose value does not decode (inside its
+// fault, the fault's field), and its line.
 func badKey(n *yaml.Node) (string, int) {
-	if n.Kind != yaml.MappingNode {
+	bad := fault.DecodeByField(n, new(Step), nil)
+	if len(bad) == 0 {
 		return "", 0
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		var st Step
-		one := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, v}}
-		if one.Decode(&st) != nil {
-			if k.Value == "fault" {
-				var f fault.Spec
-				if sub, line := badKeyOf(v, &f); line > 0 {
-					return "fault." + sub, line
-				}
-			}
-			return k.Value, v.Line
+	if b := bad[0]; b.Key == "fault" {
+		if sub := fault.DecodeByField(b.Value, new(fault.Spec), nil); len(sub) > 0 {
+			return "fault." + sub[0].Key, sub[0].Value.Line
 		}
 	}
-	return "", 0
-}
-
-// badKeyOf finds the field of mapping n whose value does not decode into v.
-func badKeyOf(n *yaml.Node, v any) (string, int) {
-	if n.Kind != yaml.MappingNode {
-		return "", 0
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		one := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, val}}
-		if one.Decode(v) != nil {
-			return k.Value, val.Line
-		}
-	}
-	return "", 0
+	return bad[0].Key, bad[0].Value.Line
 }
 
 // findKey finds a mapping key named name in n (depth first) and returns its
@@ -555,7 +533,7 @@ func checkStep(st *Step, field string, l fault.Limits) fault.Errors {
 		errs = append(errs, &fault.FieldError{Field: field, Reason: "a step is a scenario or a fault, not both"})
 	case st.Scenario != "":
 		if _, ok := Scenarios[st.Scenario]; !ok {
-			errs = append(errs, &fault.FieldError{Field: field + ".scenario", Reason: fmt.Sprintf("unknown scenario %q (known: %s)", st.Scenario, scenarioNames())})
+			errs = append(errs, &fault.FieldError{Field: field + ".scenario", Reason: fmt.Sprintf("unknown scenario %q (known: %s)", st.Scenario, strings.Join(ScenarioNames(), ", "))})
 		}
 	case st.Fault != nil:
 		if err := st.Fault.Validate(l); err != nil {

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 var (
@@ -41,4 +43,33 @@ func YAMLReason(err error) (reason, unknownField string) {
 		want = m[3]
 	}
 	return "want " + want + ", got " + got, ""
+}
+
+// BadField is a field of a YAML mapping whose value could not be read.
+type BadField struct {
+	Key    string
+	Value  *yaml.Node
+	Reason string // YAMLReason's wording
+}
+
+// DecodeByField decodes mapping n into v one field at a time, so that a
+// value that cannot be read does not hide the others, and returns the fields
+// that could not be read. Keys known(key) rejects are skipped (nil: none).
+func DecodeByField(n *yaml.Node, v any, known func(string) bool) []BadField {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var bad []BadField
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if known != nil && (k.Kind != yaml.ScalarNode || !known(k.Value)) {
+			continue
+		}
+		one := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, val}}
+		if err := one.Decode(v); err != nil {
+			reason, _ := YAMLReason(err)
+			bad = append(bad, BadField{Key: k.Value, Value: val, Reason: reason})
+		}
+	}
+	return bad
 }

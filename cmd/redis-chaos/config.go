@@ -215,17 +215,9 @@ func readConfigFaults(file string, known map[string]bool, limits fault.Limits) (
 func decodeFault(item *yaml.Node, field string, bad func(string, int, string, ...any)) (configFault, map[string]bool) {
 	var cf configFault
 	failed := map[string]bool{}
-	for i := 0; i+1 < len(item.Content); i += 2 {
-		k, v := item.Content[i], item.Content[i+1]
-		if k.Kind != yaml.ScalarNode || !specKeys[k.Value] {
-			continue
-		}
-		one := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, v}}
-		if err := one.Decode(&cf); err != nil {
-			failed[k.Value] = true
-			reason, _ := fault.YAMLReason(err)
-			bad(field+"."+k.Value, v.Line, "%s", reason)
-		}
+	for _, b := range fault.DecodeByField(item, &cf, func(k string) bool { return specKeys[k] }) {
+		failed[b.Key] = true
+		bad(field+"."+b.Key, b.Value.Line, "%s", b.Reason)
 	}
 	return cf, failed
 }

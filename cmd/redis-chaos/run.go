@@ -163,7 +163,7 @@ func parseRunOptions(v *viper.Viper, args []string) (*runOptions, error) {
 	for _, s := range o.scenarios {
 		sc, ok := chaos.Scenarios[s]
 		if !ok {
-			return nil, fmt.Errorf("--scenarios: unknown scenario %q%s (known: %s)", s, didYouMean(s, scenarioNames()), strings.Join(scenarioNames(), ", "))
+			return nil, fmt.Errorf("--scenarios: unknown scenario %q%s (known: %s)", s, didYouMean(s, chaos.ScenarioNames()), strings.Join(chaos.ScenarioNames(), ", "))
 		}
 		if o.mode == "real" && !sc.Real {
 			return nil, fmt.Errorf("--scenarios: %s has no real mode", s)
@@ -356,15 +356,6 @@ loop:
 	}
 	fmt.Fprintln(stderr, "redis-chaos: PASS")
 	return nil
-}
-
-// scenarioNames are the built-in scenarios' names, sorted.
-func scenarioNames() []string {
-	var names []string
-	for _, sc := range chaos.ScenarioList() {
-		names = append(names, sc.Name)
-	}
-	return names
 }
 
 func runName(o *runOptions) string {
