@@ -150,6 +150,9 @@ type clientConn struct {
 
 	routes map[string]*upstream // secondary upstreams, created by the client loop
 
+	shared  *sharedConn // up.c when the server shares upstreams (then also once pinned)
+	sharing bool        // client loop: commands still go on the shared connection
+
 	// client loop only, when observing: what details needs
 	cis    []*CommandInfo
 	arenas [2]*detailArena
@@ -277,7 +280,7 @@ func (c *clientConn) serve() {
 	info := c.info.Load()
 	s.observe(Event{Type: EventConnect, Time: info.Since, Conn: *info, Slot: -1})
 
-	up, err := c.dial(c.nd.addr)
+	up, err := c.dialPrimary()
 	if err != nil {
 		// The node is unreachable: the client sees its connection dropped.
 		s.metrics.upstreamErrors.WithLabelValues(c.nd.addr, "dial").Inc()
@@ -300,6 +303,7 @@ func (c *clientConn) serve() {
 		return
 	}
 	c.up = up
+	c.sharing = c.shared != nil
 	c.mu.Unlock()
 	c.w = &replyWriter{conn: c.c}
 	var wg sync.WaitGroup
@@ -314,21 +318,67 @@ func (c *clientConn) serve() {
 }
 
 func (c *clientConn) dial(addr string) (*upstream, error) {
-	d := net.Dialer{Timeout: c.s.cfg.DialTimeout}
+	nc, err := c.s.dialNode(addr)
+	if err != nil {
+		return nil, err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	return &upstream{addr: addr, host: host, c: nc, buf: make([]byte, upstreamBufSize)}, nil
+}
+
+// dialPrimary connects the client's upstream: its own connection, or a
+// shared one when the server shares them (then c.shared is set).
+func (c *clientConn) dialPrimary() (*upstream, error) {
+	if c.s.shared == nil {
+		return c.dial(c.nd.addr)
+	}
+	vc, err := c.s.shared.attach(c.nd.addr, c.s.dialNode)
+	if err != nil {
+		return nil, err
+	}
+	c.shared = vc
+	host, _, _ := net.SplitHostPort(c.nd.addr)
+	return &upstream{addr: c.nd.addr, host: host, c: vc, buf: make([]byte, upstreamBufSize)}, nil
+}
+
+// dialNode opens a connection to a node (with TLS if configured).
+func (s *Server) dialNode(addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: s.cfg.DialTimeout}
 	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	if c.s.cfg.UpstreamTLS != nil {
+	if s.cfg.UpstreamTLS != nil {
 		host, _, _ := net.SplitHostPort(addr)
-		cfg := c.s.cfg.UpstreamTLS.Clone()
+		cfg := s.cfg.UpstreamTLS.Clone()
 		if cfg.ServerName == "" {
 			cfg.ServerName = host
 		}
 		nc = tlsClient(nc, cfg)
 	}
-	host, _, _ := net.SplitHostPort(addr)
-	return &upstream{addr: addr, host: host, c: nc, buf: make([]byte, upstreamBufSize)}, nil
+	return nc, nil
+}
+
+// writeUp writes n commands to the primary upstream.
+func (c *clientConn) writeUp(b []byte, n int) error {
+	if c.shared != nil {
+		return c.shared.send(b, n)
+	}
+	_, err := c.up.c.Write(b)
+	return err
+}
+
+// pin moves a client that shares its upstream to its own connection, before
+// its first command that may not be shared (shared.go). It reports false if
+// the connection is finished.
+func (c *clientConn) pin() bool {
+	if err := c.shared.pin(func() (net.Conn, error) { return c.s.dialNode(c.nd.addr) }); err != nil {
+		c.s.metrics.upstreamErrors.WithLabelValues(c.nd.addr, "dial").Inc()
+		c.reset("upstream: " + err.Error())
+		return false
+	}
+	c.sharing = false
+	return true
 }
 
 // clientLoop reads commands from the client and forwards them.
@@ -459,6 +509,11 @@ func (c *clientConn) clientLoop() {
 				}
 				continue
 			}
+			if c.sharing && !sharable(ci, cmd.Raw) {
+				if !c.send(&out, &batch) || !c.pin() {
+					return
+				}
+			}
 			e.n = 1
 			if k := len(batch) - 1; k >= 0 && mergeable(&batch[k], &e) {
 				batch[k].n++
@@ -475,7 +530,7 @@ func (c *clientConn) clientLoop() {
 				if !c.send(&out, &batch) {
 					return
 				}
-				if _, err := c.up.c.Write(cmd.Raw); err != nil {
+				if err := c.writeUp(cmd.Raw, 1); err != nil {
 					c.close("upstream write: " + err.Error())
 					return
 				}
@@ -523,7 +578,7 @@ func (c *clientConn) send(out *outBuf, batch *[]entry) bool {
 	if out.size() == 0 {
 		return true
 	}
-	_, err := c.up.c.Write(out.bytes())
+	err := c.writeUp(out.bytes(), out.n)
 	out.reset()
 	if err != nil {
 		c.s.metrics.upstreamErrors.WithLabelValues(c.nd.addr, "write").Inc()
@@ -613,12 +668,14 @@ func (w *replyWriter) Flush() error {
 type outBuf struct {
 	own  []byte // copied commands
 	span []byte // a run of the reader's buffer, while own is empty
+	n    int    // commands
 }
 
 func (o *outBuf) add(raw []byte) {
 	if len(raw) == 0 {
 		return
 	}
+	o.n++
 	if len(o.own) == 0 {
 		n := len(o.span)
 		if n == 0 {
@@ -645,7 +702,7 @@ func (o *outBuf) bytes() []byte {
 }
 
 func (o *outBuf) reset() {
-	o.span = nil
+	o.span, o.n = nil, 0
 	if cap(o.own) > 1<<20 {
 		o.own = nil
 	} else {

@@ -52,6 +52,11 @@ type Config struct {
 	TLS         *tls.Config // if set, client listeners speak TLS
 	UpstreamTLS *tls.Config // if set, connections to the nodes use TLS
 
+	// ShareUpstreams lets client connections share upstream connections
+	// until their first stateful command (SPEC §9; shared.go). If false,
+	// every client connection has its own upstream connection (1:1).
+	ShareUpstreams bool
+
 	Policy     Policy   // what to do with each command; nil forwards everything
 	Observer   Observer // where events go; nil records none
 	Logger     *slog.Logger
@@ -114,6 +119,7 @@ type Server struct {
 	topo     atomic.Pointer[topology.Topology] // last real topology
 	commands atomic.Pointer[commandTable]
 	nextID   atomic.Uint64
+	shared   *sharedPool // nil unless cfg.ShareUpstreams
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -157,6 +163,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.bulk, _ = cfg.Observer.(BulkObserver)
 	s.metrics = newMetrics(cfg.Registerer)
+	if cfg.ShareUpstreams {
+		s.shared = newSharedPool(s)
+	}
 	ct := builtinCommands
 	s.commands.Store(&ct)
 	s.routes.Store(&routes{byAddr: map[string]topology.Endpoint{}, byHostname: map[string]topology.Endpoint{}, hostOf: map[string]string{}})

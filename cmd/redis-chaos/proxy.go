@@ -38,6 +38,7 @@ func addProxyFlags(cmd *cobra.Command) {
 	f.Duration("node-timeout", 0, "node timeout of the simulated cluster (default: the real cluster's cluster-node-timeout)")
 	f.Int64("seed", 0, "random seed for fault and scenario picks (0: time-based, printed)")
 	f.Duration("refresh", time.Second, "topology refresh interval")
+	f.Bool("share-upstreams", false, "let client connections share upstream connections until their first stateful command (fewer system calls; see README)")
 	f.String("username", "", "ACL user for the proxy's own topology queries")
 	f.String("password", "", "password for the proxy's own topology queries")
 	f.Duration("default-ttl", 5*time.Minute, "TTL of a fault that sets none")
@@ -168,6 +169,7 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		BasePort:        v.GetInt("base-port"),
 		Ports:           ports,
 		RefreshInterval: v.GetDuration("refresh"),
+		ShareUpstreams:  v.GetBool("share-upstreams"),
 		Username:        v.GetString("username"),
 		Password:        v.GetString("password"),
 		Logger:          log,

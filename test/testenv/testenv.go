@@ -5,6 +5,7 @@ package testenv
 import (
 	"bufio"
 	"context"
+	"os"
 
 	"math/rand/v2"
 	"net"
@@ -100,7 +101,8 @@ func StartCluster(tb testing.TB, o ClusterOptions) *provision.Cluster {
 // closes it when the test ends.
 func StartProxy(tb testing.TB, seeds []string, tweak func(*proxy.Config)) *proxy.Server {
 	tb.Helper()
-	cfg := proxy.Config{Seeds: seeds, BasePort: -1, RefreshInterval: 200 * time.Millisecond}
+	cfg := proxy.Config{Seeds: seeds, BasePort: -1, RefreshInterval: 200 * time.Millisecond,
+		ShareUpstreams: os.Getenv("REDIS_CHAOS_TEST_SHARE") == "1"}
 	if tweak != nil {
 		tweak(&cfg)
 	}

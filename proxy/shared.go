@@ -1,0 +1,606 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/redis-chaos/redis-chaos/proxy/resp"
+)
+
+// Shared upstream connections (SPEC §9, "beyond the floor"; Config.ShareUpstreams).
+//
+// A client connection starts on a sharedConn: its commands are appended to one
+// of a few upstream connections to the node that many client connections
+// share, and the shared connection's reader hands each client its replies in
+// the order the commands were written (a FIFO of waiters: who wrote how many
+// commands). Fewer connections carry the same commands in fewer, larger reads
+// and writes: that is the whole gain.
+//
+// A shared connection stays in Redis's initial connection state (RESP2, no
+// user, no flags), so a command may go on it only if it neither reads nor
+// changes connection state: sharable() lists what may. At its first other
+// command (MULTI, WATCH, AUTH, HELLO, SELECT, READONLY, ASKING, CLIENT …,
+// blocking and pub/sub commands, unknown commands) the client is pinned: it
+// dials its own upstream connection, waits until the node has answered every
+// command it sent on the shared one (so its commands run in the order it sent
+// them), and from then on behaves exactly as in 1:1 mode. The replies of the
+// shared connection come first in the client's stream, then those of its own.
+//
+// To the reply loop a sharedConn is the connection's upstream net.Conn: Read
+// returns the client's replies as the shared reader delivers them, then (once
+// pinned) what its own connection reads. A client's undelivered replies are
+// held like Redis holds a normal client's output buffer (no limit); what a
+// client may have outstanding is bounded by what it sent.
+
+// sharable reports whether a command (raw: as the client sent it) may go on
+// a shared upstream connection. Inline commands and large ones pin their
+// client: a protocol error the node might find in them would close the
+// shared connection (our reader checks what Redis checks, but the node may
+// be configured tighter), and they gain nothing from sharing.
+func sharable(ci *CommandInfo, raw []byte) bool {
+	if ci == nil || ci.Blocking || ci.PubSub || len(raw) > sharedMaxCommand || len(raw) == 0 || raw[0] != '*' {
+		return false
+	}
+	switch ci.Name {
+	case "PING", "ECHO":
+		return true
+	case "WATCH", "MIGRATE", "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO":
+		// Scripts: a long one must leave other clients' commands to get
+		// BUSY, as they do on their own connections.
+		return false
+	}
+	return ci.FirstKey > 0 && !ci.Keyless
+}
+
+const (
+	sharedPerNode    = 2        // shared connections per node: two, so that one is read while the other is written
+	sharedMaxCommand = 1 << 20  // a larger command pins its client (it gains nothing from sharing)
+	sharedOutMax     = 4 << 20  // senders wait while this much is still to be written to the node
+	sharedBatch      = 64 << 10 // written at once even while replies to the last write are awaited
+)
+
+// sharedPool holds the shared upstream connections of every node.
+type sharedPool struct {
+	s     *Server
+	mu    sync.Mutex
+	nodes map[string][]*sharedUp
+	next  int
+}
+
+func newSharedPool(s *Server) *sharedPool {
+	return &sharedPool{s: s, nodes: map[string][]*sharedUp{}}
+}
+
+// attach returns a new client's view of a shared connection to addr, dialing
+// one if the node has fewer than sharedPerNode.
+func (p *sharedPool) attach(addr string, dial func(string) (net.Conn, error)) (*sharedConn, error) {
+	p.mu.Lock()
+	if len(p.nodes[addr]) < sharedPerNode {
+		p.mu.Unlock()
+		nc, err := dial(addr)
+		if err != nil {
+			return nil, err
+		}
+		su := &sharedUp{pool: p, addr: addr, nc: nc, buf: make([]byte, upstreamBufSize), conns: map[*sharedConn]struct{}{}}
+		su.room.L = &su.mu
+		su.kick = make(chan struct{}, 1)
+		p.mu.Lock()
+		p.nodes[addr] = append(p.nodes[addr], su)
+		vc := su.attachLocked()
+		p.mu.Unlock()
+		p.s.wg.Add(2)
+		go su.readLoop()
+		go su.writeLoop()
+		return vc, nil
+	}
+	list := p.nodes[addr]
+	p.next++
+	su := list[p.next%len(list)]
+	vc := su.attachLocked()
+	p.mu.Unlock()
+	return vc, nil
+}
+
+// removeLocked takes su out of the pool (it failed or has no client left).
+func (p *sharedPool) removeLocked(su *sharedUp) {
+	list := p.nodes[su.addr]
+	for i, x := range list {
+		if x == su {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(p.nodes, su.addr)
+	} else {
+		p.nodes[su.addr] = list
+	}
+}
+
+// sharedUp is one upstream connection shared by client connections.
+type sharedUp struct {
+	pool     *sharedPool
+	addr     string
+	nc       net.Conn
+	attached int  // client connections using it (under pool.mu)
+	removed  bool // taken out of the pool (under pool.mu)
+
+	mu       sync.Mutex
+	room     sync.Cond     // signalled when out shrinks or the connection fails
+	out      []byte        // commands still to write
+	writing  bool          // the writer has been kicked and not yet found out empty
+	kick     chan struct{} // wakes the writer
+	waiters  []waiter
+	whead    int
+	conns    map[*sharedConn]struct{} // attached client connections, to fail them all
+	outN     int                      // commands in out
+	inflight int                      // commands written whose replies have not been read
+	err      error
+
+	// reader only
+	buf        []byte
+	start, end int
+	sc         resp.Scanner
+	touched    []*sharedConn
+}
+
+// waiter is a client connection waiting for n replies, in the order written.
+type waiter struct {
+	vc *sharedConn
+	n  int
+}
+
+func (su *sharedUp) attachLocked() *sharedConn {
+	su.attached++
+	vc := &sharedConn{su: su, ready: make(chan struct{}, 1)}
+	vc.cond.L = &vc.mu
+	su.mu.Lock()
+	if su.err != nil {
+		vc.err = su.err
+	} else {
+		su.conns[vc] = struct{}{}
+	}
+	su.mu.Unlock()
+	return vc
+}
+
+// detach ends vc's use of su; the last client closes it.
+func (su *sharedUp) detach(vc *sharedConn) {
+	su.mu.Lock()
+	delete(su.conns, vc)
+	su.mu.Unlock()
+	p := su.pool
+	p.mu.Lock()
+	su.attached--
+	last := su.attached == 0 && !su.removed
+	if last {
+		su.removed = true
+		p.removeLocked(su)
+	}
+	p.mu.Unlock()
+	if last {
+		su.fail(net.ErrClosed)
+	}
+}
+
+// send appends vc's n commands (b) for the node's writer.
+func (su *sharedUp) send(vc *sharedConn, b []byte, n int) error {
+	su.mu.Lock()
+	for len(su.out) >= sharedOutMax && su.err == nil {
+		su.room.Wait()
+	}
+	if su.err != nil {
+		err := su.err
+		su.mu.Unlock()
+		return err
+	}
+	vc.mu.Lock()
+	vc.outstanding += n
+	vc.mu.Unlock()
+	su.waiters = append(su.waiters, waiter{vc: vc, n: n})
+	su.out = append(su.out, b...)
+	su.outN += n
+	su.kickLocked()
+	su.mu.Unlock()
+	return nil
+}
+
+// writeLoop writes what senders appended. While replies to an earlier write
+// are still coming, new commands wait (up to sharedBatch bytes) and go in
+// the next write, once the node has answered: the node runs commands one at
+// a time anyway, and one write then carries the commands of many clients.
+func (su *sharedUp) writeLoop() {
+	defer su.pool.s.wg.Done()
+	var buf []byte
+	for range su.kick {
+		su.mu.Lock()
+		for su.err == nil && su.writable() {
+			buf, su.out = su.out, buf[:0]
+			su.inflight += su.outN
+			su.outN = 0
+			su.mu.Unlock()
+			_, err := su.nc.Write(buf)
+			if cap(buf) > 1<<20 {
+				buf = nil
+			}
+			if err != nil {
+				su.fail(err)
+				return
+			}
+			su.mu.Lock()
+			su.room.Broadcast()
+		}
+		su.writing = false
+		failed := su.err != nil
+		su.mu.Unlock()
+		if failed {
+			return
+		}
+	}
+}
+
+// writable reports whether the writer should write now (under mu).
+func (su *sharedUp) writable() bool {
+	return len(su.out) > 0 && (su.inflight == 0 || len(su.out) >= sharedBatch)
+}
+
+// kickLocked wakes the writer if it has something to write (under mu).
+func (su *sharedUp) kickLocked() {
+	if !su.writing && su.err == nil && su.writable() {
+		su.writing = true
+		su.kick <- struct{}{} // never blocks: one kick at a time (writing), and fail closes kick under mu
+	}
+}
+
+// fail closes the connection and ends every client connection on it with
+// err (after the replies they already have), as a node's close would in 1:1.
+func (su *sharedUp) fail(err error) {
+	p := su.pool
+	p.mu.Lock()
+	if !su.removed {
+		su.removed = true
+		p.removeLocked(su)
+	}
+	p.mu.Unlock()
+	su.mu.Lock()
+	if su.err == nil {
+		su.err = err
+		close(su.kick)
+	}
+	conns := su.conns
+	su.conns = map[*sharedConn]struct{}{}
+	su.room.Broadcast()
+	su.mu.Unlock()
+	su.nc.Close()
+	for vc := range conns {
+		vc.mu.Lock()
+		if vc.err == nil && vc.own == nil {
+			vc.err = err
+		}
+		vc.cond.Broadcast()
+		vc.mu.Unlock()
+		vc.signal()
+	}
+}
+
+// readLoop reads the node's replies and hands them to their waiters.
+func (su *sharedUp) readLoop() {
+	defer su.pool.s.wg.Done()
+	for {
+		if su.start == su.end {
+			su.start, su.end = 0, 0
+			if len(su.buf) > 64<<10 {
+				su.buf = make([]byte, upstreamBufSize)
+			}
+		} else if su.start > 0 && su.end == len(su.buf) {
+			n := copy(su.buf, su.buf[su.start:su.end])
+			su.start, su.end = 0, n
+		}
+		if su.end == len(su.buf) {
+			nb := make([]byte, 2*len(su.buf))
+			copy(nb, su.buf[su.start:su.end])
+			su.end -= su.start
+			su.start = 0
+			su.buf = nb
+		}
+		n, err := su.nc.Read(su.buf[su.end:])
+		su.end += n
+		if n > 0 {
+			if perr := su.dispatch(); perr != nil {
+				su.pool.s.metrics.upstreamErrors.WithLabelValues(su.addr, "protocol").Inc()
+				su.fail(perr)
+				return
+			}
+		}
+		if err != nil {
+			su.mu.Lock()
+			closing := su.err != nil
+			su.mu.Unlock()
+			if !closing {
+				su.pool.s.metrics.upstreamErrors.WithLabelValues(su.addr, "read").Inc()
+			}
+			su.fail(err)
+			return
+		}
+	}
+}
+
+var errUnasked = errors.New("reply with no command waiting for it")
+
+// dispatch hands the complete replies in the buffer, and the scanned part of
+// a large one, to their waiters, then wakes the waiters it gave something.
+func (su *sharedUp) dispatch() error {
+	su.mu.Lock()
+	var err error
+	// The replies of one waiter are given in one piece: from run to start.
+	run, done := su.start, 0
+	for su.start < su.end {
+		n, serr := su.sc.Scan(su.buf[su.start:su.end])
+		if serr != nil {
+			err = serr
+			break
+		}
+		if su.whead == len(su.waiters) {
+			// Nothing was asked: the node speaks first, as it does to a new
+			// connection at maxclients (an error, then a close). In 1:1
+			// every client connection would have got it: each gets it.
+			if n > 0 && su.buf[su.start] == '-' {
+				for vc := range su.conns {
+					su.give(vc, su.buf[su.start:su.start+n], 0)
+				}
+			}
+			err = errUnasked
+			break
+		}
+		w := &su.waiters[su.whead]
+		if n == 0 {
+			if k := su.sc.Scanned(); k >= 32<<10 {
+				su.start += k
+				su.sc.Shift(k)
+			}
+			break
+		}
+		su.start += n
+		done++
+		su.inflight--
+		if w.n--; w.n == 0 {
+			su.give(w.vc, su.buf[run:su.start], done)
+			run, done = su.start, 0
+			*w = waiter{}
+			su.whead++
+			if su.whead == len(su.waiters) {
+				su.waiters, su.whead = su.waiters[:0], 0
+			}
+		}
+	}
+	if su.start > run && su.whead < len(su.waiters) {
+		su.give(su.waiters[su.whead].vc, su.buf[run:su.start], done)
+	}
+	su.kickLocked()
+	su.mu.Unlock()
+	for i, vc := range su.touched {
+		vc.signal()
+		su.touched[i] = nil
+	}
+	su.touched = su.touched[:0]
+	return err
+}
+
+// give appends reply bytes to vc's inbox: done complete replies, and maybe
+// the first part of the next.
+func (su *sharedUp) give(vc *sharedConn, b []byte, done int) {
+	vc.mu.Lock()
+	if !vc.closed {
+		vc.inbox = append(vc.inbox, b...)
+	}
+	vc.outstanding -= done
+	if vc.outstanding == 0 {
+		vc.cond.Broadcast()
+	}
+	first := !vc.touched
+	vc.touched = true
+	vc.mu.Unlock()
+	if first {
+		su.touched = append(su.touched, vc)
+	}
+}
+
+// sharedConn is one client connection's upstream while it shares (and after
+// it is pinned, its own connection behind the same net.Conn).
+type sharedConn struct {
+	su    *sharedUp
+	ready chan struct{} // something to read, or a state change
+
+	mu          sync.Mutex
+	cond        sync.Cond // outstanding reached 0, or the connection failed or closed
+	inbox       []byte    // delivered replies not yet read
+	ihead       int
+	outstanding int // replies the shared connection still owes
+	touched     bool
+	err         error // the shared connection failed
+	closed      bool
+	deadline    time.Time
+	timer       *time.Timer
+	own         net.Conn // set when pinned
+}
+
+func (vc *sharedConn) signal() {
+	vc.mu.Lock()
+	vc.touched = false
+	vc.mu.Unlock()
+	select {
+	case vc.ready <- struct{}{}:
+	default:
+	}
+}
+
+// send writes n commands: on the shared connection, or on its own once pinned.
+func (vc *sharedConn) send(b []byte, n int) error {
+	if own := vc.pinned(); own != nil {
+		_, err := own.Write(b)
+		return err
+	}
+	return vc.su.send(vc, b, n)
+}
+
+func (vc *sharedConn) pinned() net.Conn {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.own
+}
+
+// pin moves the client to its own connection: dialed here, used once the
+// node has answered everything the client sent on the shared one.
+func (vc *sharedConn) pin(dial func() (net.Conn, error)) error {
+	if vc.pinned() != nil {
+		return nil
+	}
+	own, err := dial()
+	if err != nil {
+		return err
+	}
+	vc.mu.Lock()
+	for vc.outstanding > 0 && vc.err == nil && !vc.closed {
+		vc.cond.Wait()
+	}
+	if vc.closed || vc.err != nil {
+		err := vc.err
+		if err == nil {
+			err = net.ErrClosed
+		}
+		vc.mu.Unlock()
+		own.Close()
+		return err
+	}
+	vc.own = own
+	if !vc.deadline.IsZero() {
+		own.SetReadDeadline(vc.deadline)
+	}
+	vc.mu.Unlock()
+	vc.su.detach(vc)
+	vc.signal()
+	return nil
+}
+
+var _ net.Conn = (*sharedConn)(nil)
+
+// Read returns delivered replies, then (pinned, once the shared connection
+// owes nothing) what the own connection reads.
+func (vc *sharedConn) Read(p []byte) (int, error) {
+	for {
+		vc.mu.Lock()
+		if vc.ihead < len(vc.inbox) {
+			n := copy(p, vc.inbox[vc.ihead:])
+			vc.ihead += n
+			if vc.ihead == len(vc.inbox) {
+				vc.ihead = 0
+				if cap(vc.inbox) > 64<<10 {
+					vc.inbox = nil
+				} else {
+					vc.inbox = vc.inbox[:0]
+				}
+			}
+			vc.mu.Unlock()
+			return n, nil
+		}
+		switch {
+		case vc.closed:
+			vc.mu.Unlock()
+			return 0, net.ErrClosed
+		case vc.own != nil && vc.outstanding == 0:
+			own := vc.own
+			vc.mu.Unlock()
+			return own.Read(p)
+		case vc.err != nil:
+			err := vc.err
+			vc.mu.Unlock()
+			return 0, err
+		case !vc.deadline.IsZero() && !time.Now().Before(vc.deadline):
+			vc.mu.Unlock()
+			return 0, os.ErrDeadlineExceeded
+		}
+		vc.mu.Unlock()
+		<-vc.ready
+	}
+}
+
+// Write is for a pinned connection only (send carries the command count).
+func (vc *sharedConn) Write(p []byte) (int, error) {
+	if own := vc.pinned(); own != nil {
+		return own.Write(p)
+	}
+	return 0, errors.New("proxy: write to a shared upstream without a command count")
+}
+
+func (vc *sharedConn) Close() error {
+	vc.mu.Lock()
+	if vc.closed {
+		vc.mu.Unlock()
+		return nil
+	}
+	vc.closed = true
+	vc.inbox, vc.ihead = nil, 0
+	own := vc.own
+	if vc.timer != nil {
+		vc.timer.Stop()
+	}
+	vc.cond.Broadcast()
+	vc.mu.Unlock()
+	vc.signal()
+	if own != nil {
+		return own.Close()
+	}
+	vc.su.detach(vc)
+	return nil
+}
+
+func (vc *sharedConn) LocalAddr() net.Addr {
+	if own := vc.pinned(); own != nil {
+		return own.LocalAddr()
+	}
+	return vc.su.nc.LocalAddr()
+}
+
+func (vc *sharedConn) RemoteAddr() net.Addr {
+	if own := vc.pinned(); own != nil {
+		return own.RemoteAddr()
+	}
+	return vc.su.nc.RemoteAddr()
+}
+
+func (vc *sharedConn) SetDeadline(t time.Time) error {
+	return errors.Join(vc.SetReadDeadline(t), vc.SetWriteDeadline(t))
+}
+
+func (vc *sharedConn) SetWriteDeadline(t time.Time) error {
+	if own := vc.pinned(); own != nil {
+		return own.SetWriteDeadline(t)
+	}
+	return nil
+}
+
+// SetReadDeadline wakes a Read waiting for replies when t passes (the reply
+// loop's wake-up: a time in the past), on the own connection too.
+func (vc *sharedConn) SetReadDeadline(t time.Time) error {
+	vc.mu.Lock()
+	vc.deadline = t
+	if vc.timer != nil {
+		vc.timer.Stop()
+		vc.timer = nil
+	}
+	if d := time.Until(t); !t.IsZero() && d > 0 {
+		vc.timer = time.AfterFunc(d, vc.signal)
+	}
+	own := vc.own
+	vc.mu.Unlock()
+	if !t.IsZero() {
+		vc.signal()
+	}
+	if own != nil {
+		return own.SetReadDeadline(t)
+	}
+	return nil
+}

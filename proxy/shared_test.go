@@ -1,0 +1,238 @@
+package proxy_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redis-chaos/redis-chaos/proxy"
+	"github.com/redis-chaos/redis-chaos/test/testenv"
+)
+
+// sharedEnv is a one-master cluster behind a proxy that shares upstreams.
+func sharedEnv(t *testing.T) (seed string, node *redis.Client) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a real cluster")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterOptions{Shards: 1, Replicas: -1})
+	p := testenv.StartProxy(t, c.Addrs(), func(cfg *proxy.Config) { cfg.ShareUpstreams = true })
+	node = redis.NewClient(&redis.Options{Addr: c.Addrs()[0], PoolSize: 1})
+	t.Cleanup(func() { node.Close() })
+	return testenv.Seeds(p)[0], node
+}
+
+// dataConns returns the ids of the node's client connections whose last
+// command was one of cmds (the proxy's data connections; its own topology
+// queries run CLUSTER, INFO, CONFIG and COMMAND).
+func dataConns(t *testing.T, node *redis.Client, cmds ...string) []string {
+	t.Helper()
+	list, err := node.ClientList(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range strings.Split(list, "\n") {
+		for _, c := range cmds {
+			if strings.Contains(l, " cmd="+c+" ") {
+				ids = append(ids, strings.TrimPrefix(strings.Fields(l)[0], "id="))
+			}
+		}
+	}
+	return ids
+}
+
+func TestSharedUpstreamsCarryManyClients(t *testing.T) {
+	seed, node := sharedEnv(t)
+	const clients = 40
+	var rcs []*rawConn
+	for i := range clients {
+		rc := dialRaw(t, seed)
+		k := fmt.Sprintf("shared:%d", i)
+		rc.send("SET", k, strconv.Itoa(i))
+		rc.send("GET", k)
+		if l := rc.line(t); l != "+OK" {
+			t.Fatalf("client %d: SET = %q", i, l)
+		}
+		if l, v := rc.line(t), rc.line(t); l != "$"+strconv.Itoa(len(strconv.Itoa(i))) || v != strconv.Itoa(i) {
+			t.Fatalf("client %d: GET = %q %q", i, l, v)
+		}
+		rcs = append(rcs, rc)
+	}
+	// 40 client connections, at most SharedPerNode upstream connections.
+	ids := dataConns(t, node, "get", "set")
+	if len(ids) == 0 || len(ids) > proxy.SharedPerNode {
+		t.Fatalf("%d clients through a sharing proxy: %d upstream connections ran GET/SET, want 1..%d", clients, len(ids), proxy.SharedPerNode)
+	}
+	// The node closes the shared connections: every client on them sees its
+	// connection closed, as each would in 1:1 when the node drops it.
+	for _, id := range ids {
+		if err := node.Do(context.Background(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, rc := range rcs {
+		rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := rc.r.ReadByte(); err != io.EOF {
+			t.Fatalf("client %d after the node closed the shared connection: %v, want EOF", i, err)
+		}
+	}
+	// New clients get a new shared connection.
+	rc := dialRaw(t, seed)
+	rc.send("PING")
+	if l := rc.line(t); l != "+PONG" {
+		t.Fatalf("PING after the shared connections closed = %q", l)
+	}
+}
+
+func TestSharedPinKeepsOrderAndState(t *testing.T) {
+	seed, node := sharedEnv(t)
+	other := dialRaw(t, seed) // stays on the shared connection
+	rc := dialRaw(t, seed)
+	// One write: the pipeline is still being answered on the shared
+	// connection when MULTI pins the client; its commands must still run
+	// in order.
+	var b strings.Builder
+	cmds := [][]string{
+		{"SET", "{p}k", "0"}, {"INCR", "{p}k"}, {"INCR", "{p}k"},
+		{"MULTI"}, {"INCR", "{p}k"}, {"GET", "{p}k"}, {"EXEC"},
+		{"INCR", "{p}k"}, {"CLIENT", "SETNAME", "pinned-1"}, {"GET", "{p}k"},
+	}
+	for _, c := range cmds {
+		fmt.Fprintf(&b, "*%d\r\n", len(c))
+		for _, a := range c {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+	}
+	rc.c.Write([]byte(b.String()))
+	want := []string{"+OK", ":1", ":2", "+OK", "+QUEUED", "+QUEUED", "*2", ":3", "$1", "3", ":4", "+OK", "$1", "4"}
+	for i, w := range want {
+		if l := rc.line(t); l != w {
+			t.Fatalf("reply line %d = %q, want %q (all: %q)", i, l, w, want)
+		}
+	}
+	// Pinned: the client has its own connection, with its name.
+	list, err := node.ClientList(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(list, " name=pinned-1 ") {
+		t.Fatalf("no upstream connection named pinned-1 after CLIENT SETNAME:\n%s", list)
+	}
+	rc.send("CLIENT", "GETNAME")
+	if l, v := rc.line(t), rc.line(t); l != "$8" || v != "pinned-1" {
+		t.Fatalf("CLIENT GETNAME = %q %q", l, v)
+	}
+	// The other client still shares, and its connection has no name.
+	other.send("INCR", "{p}k")
+	if l := other.line(t); l != ":5" {
+		t.Fatalf("other client INCR = %q", l)
+	}
+	other.send("CLIENT", "GETNAME")
+	if l := other.line(t); l != "$-1" {
+		t.Fatalf("other client CLIENT GETNAME = %q, want no name", l)
+	}
+}
+
+// TestSharedStressWithPins: many connections send random pipelines whose
+// replies identify their request; each is pinned at a random point by a
+// stateful command in the middle of a pipeline, and some connections close
+// in the middle of a pipeline. Every reply must match.
+func TestSharedStressWithPins(t *testing.T) {
+	seed, _ := sharedEnv(t)
+	conns, rounds := 32, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*conns)
+	for ci := range conns {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			errs <- stressConn(seed, ci, rounds)
+		}()
+		go func() {
+			// A client that sends a pipeline and goes away before its replies.
+			defer wg.Done()
+			c, err := net.Dial("tcp", seed)
+			if err != nil {
+				errs <- err
+				return
+			}
+			var b strings.Builder
+			for i := range 200 {
+				fmt.Fprintf(&b, "*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n", len(strconv.Itoa(i)), strconv.Itoa(i))
+			}
+			c.Write([]byte(b.String()))
+			c.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func stressConn(addr string, ci, rounds int) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	r := bufio.NewReader(c)
+	rng := rand.New(rand.NewPCG(uint64(ci), 7))
+	pinRound := rng.IntN(rounds)
+	seq := 0
+	for round := range rounds {
+		n := 1 + rng.IntN(60)
+		var b strings.Builder
+		var want []string
+		for i := range n {
+			seq++
+			k := fmt.Sprintf("{s%d}k%d", ci, seq%13)
+			if round == pinRound && i == n/2 {
+				name := fmt.Sprintf("stress-%d", ci)
+				fmt.Fprintf(&b, "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$%d\r\n%s\r\n", len(name), name)
+				want = append(want, "+OK")
+			}
+			switch rng.IntN(3) {
+			case 0:
+				tok := fmt.Sprintf("tok-%d-%d", ci, seq)
+				fmt.Fprintf(&b, "*2\r\n$4\r\nECHO\r\n$%d\r\n%s\r\n", len(tok), tok)
+				want = append(want, "$"+strconv.Itoa(len(tok)), tok)
+			case 1:
+				fmt.Fprintf(&b, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(k), k, len(k)+2, "v="+k)
+				want = append(want, "+OK")
+			case 2:
+				fmt.Fprintf(&b, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(k), k, len(k)+2, "v="+k)
+				fmt.Fprintf(&b, "*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n", len(k), k)
+				want = append(want, "+OK", "$"+strconv.Itoa(len(k)+2), "v="+k)
+			}
+		}
+		if _, err := c.Write([]byte(b.String())); err != nil {
+			return err
+		}
+		for _, w := range want {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("conn %d round %d: %v", ci, round, err)
+			}
+			if got := strings.TrimRight(l, "\r\n"); got != w {
+				return fmt.Errorf("conn %d round %d: reply %q, want %q", ci, round, got, w)
+			}
+		}
+	}
+	return nil
+}
