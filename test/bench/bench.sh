@@ -9,6 +9,8 @@
 #   direct     redis-benchmark ─────────────────────────────▶ redis-server
 #   forwarder  redis-benchmark ─▶ io.Copy/splice forwarder ─▶ redis-server
 #   redis-chaos redis-benchmark ─▶ redis-chaos proxy ───────▶ redis-server
+#   redis-chaos-shared   the same with --share-upstreams (SPEC §9 "beyond the floor":
+#              clients share upstream connections until a stateful command)
 #   toxiproxy  redis-benchmark ─▶ toxiproxy (no toxics) ────▶ redis-server
 #
 # The redis-server is a 1-shard, 0-replica Redis Cluster (cluster-enabled, owning all
@@ -17,7 +19,8 @@
 # A 9-node cluster would not be fairer: redis-benchmark --cluster spreads load over
 # three masters for the direct path but through one process for each proxy, and
 # without --cluster most keys get MOVED. Every proxy keeps one upstream connection per
-# client (redis-chaos's 1:1 model), so the forwarder is the floor they are held to.
+# client (redis-chaos's 1:1 model), so the forwarder is the floor they are held to;
+# redis-chaos-shared is the one path that is not 1:1.
 #
 # Each repetition runs every path once for each (pipeline depth, test), rotating which
 # path goes first; ratios are taken within a repetition (this machine is noisy: one
@@ -36,7 +39,7 @@
 #   TARGET_SECS seconds per forwarder run when calibrating (default 2.5)
 #   PIPELINES   pipeline depths (default "1 16")
 #   TESTS       redis-benchmark tests (default "set get")
-#   PATHS       paths to run (default "direct forwarder redis-chaos toxiproxy")
+#   PATHS       paths to run (default "direct forwarder redis-chaos redis-chaos-shared toxiproxy")
 #   RESULTS     results directory (default test/bench/results)
 #
 # redis-chaos is skipped, with a message, until ./cmd/redis-chaos builds with a
@@ -52,7 +55,7 @@ CLIENTS=${CLIENTS:-50}
 TARGET_SECS=${TARGET_SECS:-2.5}
 PIPELINES=${PIPELINES:-1 16}
 TESTS=${TESTS:-set get}
-PATHS=${PATHS:-direct forwarder redis-chaos toxiproxy}
+PATHS=${PATHS:-direct forwarder redis-chaos redis-chaos-shared toxiproxy}
 RESULTS=${RESULTS:-$ROOT/test/bench/results}
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -76,10 +79,11 @@ for p in $PATHS; do
     forwarder)
       start_forwarder "$REDIS_PORT" "$WORK"
       PORT[forwarder]=$FWD_PORT; PID[forwarder]=$FWD_PID; ACTIVE+=(forwarder) ;;
-    redis-chaos)
+    redis-chaos | redis-chaos-shared)
       OURS_BIN=$WORK/redis-chaos
-      if build_ours "$OURS_BIN" && start_ours "$REDIS_PORT" "$WORK"; then
-        PORT[redis-chaos]=$OURS_PORT; PID[redis-chaos]=$OURS_PID; ACTIVE+=(redis-chaos)
+      flags=(); [ "$p" = redis-chaos-shared ] && flags=(--share-upstreams)
+      if { [ -x "$OURS_BIN" ] || build_ours "$OURS_BIN"; } && start_ours "$REDIS_PORT" "$WORK" "$p" "${flags[@]}"; then
+        PORT[$p]=$OURS_PORT; PID[$p]=$OURS_PID; ACTIVE+=("$p")
       fi ;;
     toxiproxy)
       if need_toxiproxy && start_toxiproxy "$REDIS_PORT" "$WORK"; then
@@ -152,7 +156,7 @@ for rep in $(seq "$REPS"); do
           'BEGIN { pc = proxy == "" ? "" : sprintf("%.2f", p * 1e6 / hz / n); uc = proxy == "" ? "" : sprintf("%.2f", u * 1e6 / hz / n);
                    printf "%s,%s,%s,%s,%s,%s,%.2f,%s,%.2f,%s\n", rep, P, toupper(T), path, n, rps, t1 - t0, pc, r * 1e6 / hz / n, uc }')
         echo "$line" >>"$RUNS"
-        log "  rep $rep -P $P $(printf '%-4s' "${T^^}") $(printf '%-12s' "$path") $(printf '%10s' "$rps") req/s"
+        log "  rep $rep -P $P $(printf '%-4s' "${T^^}") $(printf '%-18s' "$path") $(printf '%10s' "$rps") req/s"
       done
     done
   done
@@ -179,12 +183,12 @@ col() { # col PIPELINE TEST PATH FIELD -> median of that column
 }
 {
   echo "medians over $REPS repetitions, $CLIENTS clients (ratios: median of per-repetition ratios)"
-  printf '%-5s %-4s %-12s %10s %9s %12s %10s %13s %13s %13s\n' depth test path "req/s" "x direct" "x forwarder" "(range)" "proxy µs/cmd" "(user part)" "redis µs/cmd"
+  printf '%-5s %-4s %-18s %10s %9s %12s %10s %13s %13s %13s\n' depth test path "req/s" "x direct" "x forwarder" "(range)" "proxy µs/cmd" "(user part)" "redis µs/cmd"
   for P in $PIPELINES; do
     for T in $TESTS; do
       T=${T^^}
       for path in "${ACTIVE[@]}"; do
-        printf '%-5s %-4s %-12s %10s %9s %12s %10s %13s %13s %13s\n' "-P $P" "$T" "$path" \
+        printf '%-5s %-4s %-18s %10s %9s %12s %10s %13s %13s %13s\n' "-P $P" "$T" "$path" \
           "$(col "$P" "$T" "$path" 6 | awk '{ printf "%.0f", $1 }')" "$(col "$P" "$T" "$path" 11)" \
           "$(col "$P" "$T" "$path" 12)" "$(range "$P" "$T" "$path" 12)" "$(col "$P" "$T" "$path" 8)" "$(col "$P" "$T" "$path" 10)" "$(col "$P" "$T" "$path" 9)"
       done

@@ -140,19 +140,21 @@ build_ours() {
   fi
 }
 
-# start_ours UPSTREAM_PORT DIR — runs `redis-chaos proxy` in front of the 1-node
-# cluster; sets OURS_PORT, OURS_PID. Returns 1 (with the log) if it does not come up.
+# start_ours UPSTREAM_PORT DIR [NAME [FLAG…]] — runs `redis-chaos proxy` (with the
+# extra flags) in front of the 1-node cluster; sets OURS_PORT, OURS_PID. Returns 1
+# (with the log) if it does not come up.
 start_ours() {
-  local upstream=$1 dir=$2 api
+  local upstream=$1 dir=$2 name=${3:-redis-chaos} api
+  shift $(($# < 3 ? $# : 3))
   OURS_PORT=$(free_port)
   api=$(free_port)
-  start_bg "$dir/redis-chaos.log" "$OURS_BIN" proxy --upstream "127.0.0.1:$upstream" \
+  start_bg "$dir/$name.log" "$OURS_BIN" proxy --upstream "127.0.0.1:$upstream" \
     --listen-host 127.0.0.1 --announce-host 127.0.0.1 --base-port "$OURS_PORT" \
-    --api "127.0.0.1:$api" --log-level warn
+    --api "127.0.0.1:$api" --log-level warn "$@"
   OURS_PID=$BG_PID
   if ! wait_port "$OURS_PORT" "$OURS_PID" 20 || ! redis-cli -p "$OURS_PORT" ping >/dev/null 2>&1; then
-    log "bench: SKIPPING redis-chaos: the proxy did not come up on port $OURS_PORT; its log:"
-    sed 's/^/  /' "$dir/redis-chaos.log" | tail -20 >&2
+    log "bench: SKIPPING $name: the proxy did not come up on port $OURS_PORT; its log:"
+    sed 's/^/  /' "$dir/$name.log" | tail -20 >&2
     stop_pid "$OURS_PID"
     return 1
   fi

@@ -4,6 +4,7 @@
 // removing random faults of every simulated kind.
 //
 //	DURATION=5m CONNS=1000 go run ./test/soak      (or: make soak)
+//	SHARE=1 DURATION=5m go run ./test/soak         (the proxy shares upstream connections)
 //
 //	clients ──pipelines──▶ proxy (Policy: chaos.Engine) ──▶ 3×2 cluster
 //	                            ▲
@@ -49,6 +50,7 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", envDuration("DURATION", 5*time.Minute), "how long clients run (env DURATION)")
 	flag.IntVar(&cfg.Conns, "conns", envInt("CONNS", 1000), "concurrent client connections (env CONNS)")
 	flag.Uint64Var(&cfg.Seed, "seed", uint64(envInt("SEED", 0)), "random seed; 0 picks one (env SEED)")
+	flag.BoolVar(&cfg.Share, "share", os.Getenv("SHARE") == "1", "the proxy shares upstream connections (--share-upstreams; env SHARE=1)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -89,6 +91,7 @@ type Config struct {
 	Duration time.Duration // clients run this long; if zero, 5m
 	Conns    int           // concurrent connections; if zero, 1000
 	Seed     uint64        // seed of every random choice; if zero, random
+	Share    bool          // the proxy shares upstream connections (proxy.Config.ShareUpstreams)
 	Out      io.Writer     // where counts are printed; if nil, discarded
 }
 
@@ -209,7 +212,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, fmt.Errorf("read settings: %w", err)
 	}
 	eng := chaos.New(chaos.Config{Settings: st, Seed: cfg.Seed})
-	p, err := proxy.New(proxy.Config{Seeds: c.Addrs(), BasePort: -1, RefreshInterval: 200 * time.Millisecond, Policy: eng})
+	p, err := proxy.New(proxy.Config{Seeds: c.Addrs(), BasePort: -1, RefreshInterval: 200 * time.Millisecond, Policy: eng, ShareUpstreams: cfg.Share})
 	if err != nil {
 		return res, fmt.Errorf("proxy: %w", err)
 	}

@@ -16,9 +16,16 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// TestSoakShort is the CI version of `make soak`: 10 s, 100 connections.
+// TestSoakShort is the CI version of `make soak`: 10 s, 100 connections,
+// with one upstream connection per client, then with shared upstreams.
 func TestSoakShort(t *testing.T) {
-	res, err := Run(context.Background(), Config{Duration: 10 * time.Second, Conns: 100, Out: os.Stdout})
+	for _, share := range []bool{false, true} {
+		t.Run(map[bool]string{false: "1:1", true: "shared"}[share], func(t *testing.T) { soakShort(t, share) })
+	}
+}
+
+func soakShort(t *testing.T, share bool) {
+	res, err := Run(context.Background(), Config{Duration: 10 * time.Second, Conns: 100, Share: share, Out: os.Stdout})
 	if err != nil {
 		t.Fatal(err)
 	}
