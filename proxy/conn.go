@@ -370,15 +370,23 @@ func (c *clientConn) writeUp(b []byte, n int) error {
 
 // pin moves a client that shares its upstream to its own connection, before
 // its first command that may not be shared (shared.go). It reports false if
-// the connection is finished.
+// the connection is ending: when the own connection cannot be dialed, the
+// client gets the replies before and then a close, as when a node drops a
+// connection; when the shared connection failed (or the client closed), the
+// reply loop ends the connection after the replies it has.
 func (c *clientConn) pin() bool {
-	if err := c.shared.pin(func() (net.Conn, error) { return c.s.dialNode(c.nd.addr) }); err != nil {
-		c.s.metrics.upstreamErrors.WithLabelValues(c.nd.addr, "dial").Inc()
-		c.reset("upstream: " + err.Error())
-		return false
+	err := c.shared.pin(func() (net.Conn, error) { return c.s.dialNode(c.nd.addr) })
+	if err == nil {
+		c.sharing = false
+		return true
 	}
-	c.sharing = false
-	return true
+	var de *pinDialError
+	if errors.As(err, &de) {
+		c.s.metrics.upstreamErrors.WithLabelValues(c.nd.addr, "dial").Inc()
+		c.s.log.Debug("upstream dial failed", "node", c.nd.addr, "err", err)
+		c.push([]entry{{kind: entClose}})
+	}
+	return false
 }
 
 // clientLoop reads commands from the client and forwards them.

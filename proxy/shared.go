@@ -64,44 +64,72 @@ const (
 
 // sharedPool holds the shared upstream connections of every node.
 type sharedPool struct {
-	s     *Server
-	mu    sync.Mutex
-	nodes map[string][]*sharedUp
-	next  int
+	s       *Server
+	mu      sync.Mutex
+	nodes   map[string][]*sharedUp
+	dialing map[string]*sharedDial // a dial in progress per node
+	next    int
+}
+
+// sharedDial is a shared connection being dialed; clients that arrive
+// meanwhile wait for it rather than dial more.
+type sharedDial struct {
+	done chan struct{}
+	err  error
 }
 
 func newSharedPool(s *Server) *sharedPool {
-	return &sharedPool{s: s, nodes: map[string][]*sharedUp{}}
+	return &sharedPool{s: s, nodes: map[string][]*sharedUp{}, dialing: map[string]*sharedDial{}}
 }
 
-// attach returns a new client's view of a shared connection to addr, dialing
-// one if the node has fewer than sharedPerNode.
+// attach returns a new client's view of a shared connection to addr. Up to
+// sharedPerNode are dialed, one at a time; clients take them in turn. If the
+// dial a client waits for fails, the client fails with it, as all would
+// have at once in 1:1.
 func (p *sharedPool) attach(addr string, dial func(string) (net.Conn, error)) (*sharedConn, error) {
 	p.mu.Lock()
-	if len(p.nodes[addr]) < sharedPerNode {
-		p.mu.Unlock()
-		nc, err := dial(addr)
-		if err != nil {
-			return nil, err
+	for {
+		list := p.nodes[addr]
+		if d := p.dialing[addr]; d != nil {
+			if len(list) == 0 {
+				p.mu.Unlock()
+				<-d.done
+				if d.err != nil {
+					return nil, d.err
+				}
+				p.mu.Lock()
+				continue
+			}
+		} else if len(list) < sharedPerNode {
+			d := &sharedDial{done: make(chan struct{})}
+			p.dialing[addr] = d
+			p.mu.Unlock()
+			nc, err := dial(addr)
+			p.mu.Lock()
+			delete(p.dialing, addr)
+			d.err = err
+			close(d.done)
+			if err != nil {
+				p.mu.Unlock()
+				return nil, err
+			}
+			su := &sharedUp{pool: p, addr: addr, nc: nc, buf: make([]byte, upstreamBufSize), conns: map[*sharedConn]struct{}{}}
+			su.room.L = &su.mu
+			su.kick = make(chan struct{}, 1)
+			p.nodes[addr] = append(p.nodes[addr], su)
+			vc := su.attachLocked()
+			p.mu.Unlock()
+			p.s.wg.Add(2)
+			go su.readLoop()
+			go su.writeLoop()
+			return vc, nil
 		}
-		su := &sharedUp{pool: p, addr: addr, nc: nc, buf: make([]byte, upstreamBufSize), conns: map[*sharedConn]struct{}{}}
-		su.room.L = &su.mu
-		su.kick = make(chan struct{}, 1)
-		p.mu.Lock()
-		p.nodes[addr] = append(p.nodes[addr], su)
+		p.next++
+		su := list[p.next%len(list)]
 		vc := su.attachLocked()
 		p.mu.Unlock()
-		p.s.wg.Add(2)
-		go su.readLoop()
-		go su.writeLoop()
 		return vc, nil
 	}
-	list := p.nodes[addr]
-	p.next++
-	su := list[p.next%len(list)]
-	vc := su.attachLocked()
-	p.mu.Unlock()
-	return vc, nil
 }
 
 // removeLocked takes su out of the pool (it failed or has no client left).
@@ -137,6 +165,7 @@ type sharedUp struct {
 	whead    int
 	conns    map[*sharedConn]struct{} // attached client connections, to fail them all
 	outN     int                      // commands in out
+	closing  bool                     // the last client left: write what is held, then close
 	inflight int                      // commands written whose replies have not been read
 	err      error
 
@@ -181,9 +210,23 @@ func (su *sharedUp) detach(vc *sharedConn) {
 		p.removeLocked(su)
 	}
 	p.mu.Unlock()
-	if last {
-		su.fail(net.ErrClosed)
+	if !last {
+		return
 	}
+	// Commands still held are written before the connection closes: in 1:1
+	// they would have been on the node's socket already, and the node runs
+	// what it has read. The writer closes the connection once out is empty
+	// (a node that does not read gets the dial timeout to take them).
+	su.mu.Lock()
+	su.closing = true
+	if len(su.out) > 0 && su.err == nil {
+		su.nc.SetWriteDeadline(time.Now().Add(su.pool.s.cfg.DialTimeout))
+		su.kickLocked()
+		su.mu.Unlock()
+		return
+	}
+	su.mu.Unlock()
+	su.fail(net.ErrClosed)
 }
 
 // send appends vc's n commands (b) for the node's writer.
@@ -235,8 +278,12 @@ func (su *sharedUp) writeLoop() {
 		}
 		su.writing = false
 		failed := su.err != nil
+		closing := su.closing && len(su.out) == 0
 		su.mu.Unlock()
-		if failed {
+		if closing {
+			su.fail(net.ErrClosed)
+		}
+		if failed || closing {
 			return
 		}
 	}
@@ -244,7 +291,7 @@ func (su *sharedUp) writeLoop() {
 
 // writable reports whether the writer should write now (under mu).
 func (su *sharedUp) writable() bool {
-	return len(su.out) > 0 && (su.inflight == 0 || len(su.out) >= sharedBatch)
+	return len(su.out) > 0 && (su.inflight == 0 || len(su.out) >= sharedBatch || su.closing)
 }
 
 // kickLocked wakes the writer if it has something to write (under mu).
@@ -373,6 +420,10 @@ func (su *sharedUp) dispatch() error {
 			su.whead++
 			if su.whead == len(su.waiters) {
 				su.waiters, su.whead = su.waiters[:0], 0
+			} else if su.whead > 1024 && su.whead*2 > len(su.waiters) {
+				n := copy(su.waiters, su.waiters[su.whead:])
+				clear(su.waiters[n:])
+				su.waiters, su.whead = su.waiters[:n], 0
 			}
 		}
 	}
@@ -460,7 +511,7 @@ func (vc *sharedConn) pin(dial func() (net.Conn, error)) error {
 	}
 	own, err := dial()
 	if err != nil {
-		return err
+		return &pinDialError{err}
 	}
 	vc.mu.Lock()
 	for vc.outstanding > 0 && vc.err == nil && !vc.closed {
@@ -484,6 +535,12 @@ func (vc *sharedConn) pin(dial func() (net.Conn, error)) error {
 	vc.signal()
 	return nil
 }
+
+// pinDialError: the client's own connection could not be dialed.
+type pinDialError struct{ err error }
+
+func (e *pinDialError) Error() string { return e.err.Error() }
+func (e *pinDialError) Unwrap() error { return e.err }
 
 var _ net.Conn = (*sharedConn)(nil)
 

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -20,16 +21,30 @@ import (
 )
 
 // sharedEnv is a one-master cluster behind a proxy that shares upstreams.
-func sharedEnv(t *testing.T) (seed string, node *redis.Client) {
+func sharedEnv(t *testing.T) (seed string, node *redis.Client) { return modeEnv(t, true) }
+
+// modeEnv is a one-master cluster behind a proxy with sharing on or off.
+func modeEnv(t *testing.T, share bool) (seed string, node *redis.Client) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a real cluster")
 	}
 	c := testenv.StartCluster(t, testenv.ClusterOptions{Shards: 1, Replicas: -1})
-	p := testenv.StartProxy(t, c.Addrs(), func(cfg *proxy.Config) { cfg.ShareUpstreams = true })
-	node = redis.NewClient(&redis.Options{Addr: c.Addrs()[0], PoolSize: 1})
+	p := testenv.StartProxy(t, c.Addrs(), func(cfg *proxy.Config) { cfg.ShareUpstreams = share })
+	node = redis.NewClient(&redis.Options{Addr: c.Addrs()[0], PoolSize: 2})
 	t.Cleanup(func() { node.Close() })
 	return testenv.Seeds(p)[0], node
+}
+
+// bothModes runs f with one upstream connection per client, then shared.
+func bothModes(t *testing.T, f func(t *testing.T, share bool)) {
+	for _, share := range []bool{false, true} {
+		name := "1to1"
+		if share {
+			name = "shared"
+		}
+		t.Run(name, func(t *testing.T) { f(t, share) })
+	}
 }
 
 // dataConns returns the ids of the node's client connections whose last
@@ -235,4 +250,83 @@ func stressConn(addr string, ci, rounds int) error {
 		}
 	}
 	return nil
+}
+
+// A client pipelines a slow command and then a write, and closes without
+// waiting. In 1:1 the node executes both (they were written to its socket
+// before the proxy closed it). With sharing, the write is held by the shared
+// writer while the slow command's reply is awaited: it must still be written
+// when the last client leaves. (Found by review: it was dropped.)
+func TestSharedLastClientCloseWritesHeldCommands(t *testing.T) {
+	bothModes(t, func(t *testing.T, share bool) {
+		seed, node := modeEnv(t, share)
+		ctx := context.Background()
+		if err := node.Eval(ctx, "for i=1,1000000 do redis.call('rpush',KEYS[1],i*7919 % 1000003) end return 1", []string{"{d}big"}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.Dial("tcp", seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := func(args ...string) []byte {
+			var b strings.Builder
+			fmt.Fprintf(&b, "*%d\r\n", len(args))
+			for _, a := range args {
+				fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+			}
+			return []byte(b.String())
+		}
+		c.Write(resp("SORT", "{d}big", "LIMIT", "0", "1", "ALPHA")) // ~0.5 s on the node
+		// Not a readiness wait: the SET must reach the proxy after the SORT
+		// was written to the node, so that the shared writer holds it.
+		time.Sleep(100 * time.Millisecond)
+		c.Write(resp("SET", "{d}marker", "1"))
+		time.Sleep(100 * time.Millisecond) // the proxy has read the SET
+		c.Close()
+		testenv.Eventually(t, 5*time.Second, func() error {
+			n, err := node.Exists(ctx, "{d}marker").Result()
+			if err == nil && n != 1 {
+				err = errors.New("the SET sent before the client closed has not run")
+			}
+			return err
+		})
+	})
+}
+
+// Clients that connect at the same time must not each dial a shared
+// connection: at most SharedPerNode per node. (Found by review: 40 clients
+// connecting together made up to 28.)
+func TestSharedConcurrentAttachKeepsTheLimit(t *testing.T) {
+	seed, node := modeEnv(t, true)
+	const clients = 40
+	var wg sync.WaitGroup
+	conns := make([]net.Conn, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", seed)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			conns[i] = c
+			c.Write([]byte("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"))
+			buf := make([]byte, 16)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			c.Read(buf)
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	ids := dataConns(t, node, "get")
+	if len(ids) > proxy.SharedPerNode {
+		t.Errorf("%d clients connecting at once: %d shared upstream connections, want at most %d", clients, len(ids), proxy.SharedPerNode)
+	}
 }
