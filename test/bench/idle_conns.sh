@@ -14,7 +14,7 @@
 # connection: it needs a limit of 6 × CONNS open files. redis-chaos is skipped, with a message, until ./cmd/redis-chaos builds
 # with a `proxy --upstream` subcommand.
 #
-# Knobs: CONNS (default 10000), PATHS (default "redis-chaos forwarder-copy toxiproxy"),
+# Knobs: CONNS (default 10000), PATHS (default "redis-chaos redis-chaos-shared forwarder-copy toxiproxy"),
 # HOLD (default 3s: how long the connections stay idle before RSS is read).
 # The open-files limit is raised to what the proxy needs (2 × CONNS + slack); that
 # needs root or a high enough hard limit.
@@ -25,7 +25,7 @@ ROOT=$PWD
 . "$ROOT/test/bench/lib.sh"
 
 CONNS=${CONNS:-10000}
-PATHS=${PATHS:-redis-chaos forwarder-copy toxiproxy}
+PATHS=${PATHS:-redis-chaos redis-chaos-shared forwarder-copy toxiproxy}
 HOLD=${HOLD:-3s}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/redis-chaos-idle.XXXXXX")
@@ -80,13 +80,14 @@ for p in $PATHS; do
       start_forwarder "$REDIS_PORT" "$WORK" "$mode"
       measure "$p" "$FWD_PORT" "$FWD_PID"
       stop_pid "$FWD_PID" ;;
-    redis-chaos)
+    redis-chaos | redis-chaos-shared)
       OURS_BIN=$WORK/redis-chaos
-      if build_ours "$OURS_BIN" && start_ours "$REDIS_PORT" "$WORK"; then
-        measure redis-chaos "$OURS_PORT" "$OURS_PID"
+      flags=(); [ "$p" = redis-chaos-shared ] && flags=(--share-upstreams)
+      if { [ -x "$OURS_BIN" ] || build_ours "$OURS_BIN"; } && start_ours "$REDIS_PORT" "$WORK" "$p" "${flags[@]}"; then
+        measure "$p" "$OURS_PORT" "$OURS_PID"
         stop_pid "$OURS_PID"
       else
-        say "redis-chaos  skipped (see above)"
+        say "$p  skipped (see above)"
       fi ;;
     toxiproxy)
       if need_toxiproxy && start_toxiproxy "$REDIS_PORT" "$WORK"; then
