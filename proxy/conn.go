@@ -33,15 +33,11 @@ import (
 // replies are never reordered, lost or duplicated, whether they come from the
 // node, from another node (Action.Route) or from a fault (Action.Reply).
 //
-// Sharing upstream connections between clients (SPEC §9, "beyond the floor")
-// fits this shape without a rewrite: every queue entry names the upstream its
-// replies come from (entry.up; nil is the connection's own), and the reply
-// loop already takes replies from other upstreams in queue order (routes).
-// A shared upstream would be one more kind, whose reader hands each waiting
-// connection its replies in the order the commands were written; a
-// connection would move to its own upstream at its first stateful command
-// (MULTI/WATCH, blocking commands, pub/sub, CLIENT TRACKING/REPLY/NO-EVICT,
-// READONLY, AUTH/HELLO), which track() and CommandInfo already recognise.
+// Sharing upstream connections between clients (SPEC §9, "beyond the floor";
+// Config.ShareUpstreams) fits this shape: the primary upstream's net.Conn is
+// then a sharedConn (shared.go), whose reads return this connection's replies
+// from a connection many clients write to, and the client loop pins the
+// connection to its own upstream before its first stateful command.
 
 type entryKind uint8
 
