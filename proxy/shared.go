@@ -213,13 +213,14 @@ func (su *sharedUp) detach(vc *sharedConn) {
 	if !last {
 		return
 	}
-	// Commands still held are written before the connection closes: in 1:1
-	// they would have been on the node's socket already, and the node runs
-	// what it has read. The writer closes the connection once out is empty
-	// (a node that does not read gets the dial timeout to take them).
+	// Commands still held, or being written, are written before the
+	// connection closes: in 1:1 they would have been on the node's socket
+	// already, and the node runs what it has read. The writer closes the
+	// connection once out is empty (a node that does not read gets the dial
+	// timeout to take them).
 	su.mu.Lock()
 	su.closing = true
-	if len(su.out) > 0 && su.err == nil {
+	if (len(su.out) > 0 || su.writing) && su.err == nil {
 		su.nc.SetWriteDeadline(time.Now().Add(su.pool.s.cfg.DialTimeout))
 		su.kickLocked()
 		su.mu.Unlock()
