@@ -78,35 +78,43 @@ type cmdDetail struct {
 
 // upstream is one connection to a real node with its reply buffer.
 type upstream struct {
-	addr      string
-	host      string
-	c         net.Conn
-	buf       []byte
-	start     int
-	end       int
-	sc        resp.Scanner
+	addr string
+	host string
+	c    net.Conn
+	replyBuf
 	streaming bool // part of the current reply was already sent on
 }
 
-func (u *upstream) readMore() (int, error) {
-	if u.start == u.end {
-		u.start, u.end = 0, 0
-		if len(u.buf) > 64<<10 {
-			u.buf = make([]byte, upstreamBufSize)
+// replyBuf holds what was read from a node and not yet handed on.
+type replyBuf struct {
+	buf   []byte
+	start int
+	end   int
+	sc    resp.Scanner
+}
+
+func (u *upstream) readMore() (int, error) { return u.readFrom(u.c) }
+
+// readFrom reads more from r after what the buffer holds (see upstreamBufSize).
+func (b *replyBuf) readFrom(r io.Reader) (int, error) {
+	if b.start == b.end {
+		b.start, b.end = 0, 0
+		if len(b.buf) > 64<<10 {
+			b.buf = make([]byte, upstreamBufSize)
 		}
-	} else if u.start > 0 && u.end == len(u.buf) {
-		n := copy(u.buf, u.buf[u.start:u.end])
-		u.start, u.end = 0, n
+	} else if b.start > 0 && b.end == len(b.buf) {
+		n := copy(b.buf, b.buf[b.start:b.end])
+		b.start, b.end = 0, n
 	}
-	if u.end == len(u.buf) {
-		nb := make([]byte, 2*len(u.buf))
-		copy(nb, u.buf[u.start:u.end])
-		u.end -= u.start
-		u.start = 0
-		u.buf = nb
+	if b.end == len(b.buf) {
+		nb := make([]byte, 2*len(b.buf))
+		copy(nb, b.buf[b.start:b.end])
+		b.end -= b.start
+		b.start = 0
+		b.buf = nb
 	}
-	n, err := u.c.Read(u.buf[u.end:])
-	u.end += n
+	n, err := r.Read(b.buf[b.end:])
+	b.end += n
 	return n, err
 }
 
@@ -319,7 +327,7 @@ func (c *clientConn) dial(addr string) (*upstream, error) {
 		return nil, err
 	}
 	host, _, _ := net.SplitHostPort(addr)
-	return &upstream{addr: addr, host: host, c: nc, buf: make([]byte, upstreamBufSize)}, nil
+	return &upstream{addr: addr, host: host, c: nc, replyBuf: replyBuf{buf: make([]byte, upstreamBufSize)}}, nil
 }
 
 // dialPrimary connects the client's upstream: its own connection, or a
@@ -334,7 +342,7 @@ func (c *clientConn) dialPrimary() (*upstream, error) {
 	}
 	c.shared = vc
 	host, _, _ := net.SplitHostPort(c.nd.addr)
-	return &upstream{addr: c.nd.addr, host: host, c: vc, buf: make([]byte, upstreamBufSize)}, nil
+	return &upstream{addr: c.nd.addr, host: host, c: vc, replyBuf: replyBuf{buf: make([]byte, upstreamBufSize)}}, nil
 }
 
 // dialNode opens a connection to a node (with TLS if configured).

@@ -6,8 +6,6 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"github.com/redis-chaos/redis-chaos/proxy/resp"
 )
 
 // Shared upstream connections (SPEC §9, "beyond the floor"; Config.ShareUpstreams).
@@ -113,7 +111,7 @@ func (p *sharedPool) attach(addr string, dial func(string) (net.Conn, error)) (*
 				p.mu.Unlock()
 				return nil, err
 			}
-			su := &sharedUp{pool: p, addr: addr, nc: nc, buf: make([]byte, upstreamBufSize), conns: map[*sharedConn]struct{}{}}
+			su := &sharedUp{pool: p, addr: addr, nc: nc, replyBuf: replyBuf{buf: make([]byte, upstreamBufSize)}, conns: map[*sharedConn]struct{}{}}
 			su.room.L = &su.mu
 			su.kick = make(chan struct{}, 1)
 			p.nodes[addr] = append(p.nodes[addr], su)
@@ -170,10 +168,8 @@ type sharedUp struct {
 	err      error
 
 	// reader only
-	buf        []byte
-	start, end int
-	sc         resp.Scanner
-	touched    []*sharedConn
+	replyBuf
+	touched []*sharedConn
 }
 
 // waiter is a client connection waiting for n replies, in the order written.
@@ -338,24 +334,7 @@ func (su *sharedUp) fail(err error) {
 func (su *sharedUp) readLoop() {
 	defer su.pool.s.wg.Done()
 	for {
-		if su.start == su.end {
-			su.start, su.end = 0, 0
-			if len(su.buf) > 64<<10 {
-				su.buf = make([]byte, upstreamBufSize)
-			}
-		} else if su.start > 0 && su.end == len(su.buf) {
-			n := copy(su.buf, su.buf[su.start:su.end])
-			su.start, su.end = 0, n
-		}
-		if su.end == len(su.buf) {
-			nb := make([]byte, 2*len(su.buf))
-			copy(nb, su.buf[su.start:su.end])
-			su.end -= su.start
-			su.start = 0
-			su.buf = nb
-		}
-		n, err := su.nc.Read(su.buf[su.end:])
-		su.end += n
+		n, err := su.readFrom(su.nc)
 		if n > 0 {
 			if perr := su.dispatch(); perr != nil {
 				su.pool.s.metrics.upstreamErrors.WithLabelValues(su.addr, "protocol").Inc()
@@ -365,9 +344,9 @@ func (su *sharedUp) readLoop() {
 		}
 		if err != nil {
 			su.mu.Lock()
-			closing := su.err != nil
+			ended := su.err != nil
 			su.mu.Unlock()
-			if !closing {
+			if !ended {
 				su.pool.s.metrics.upstreamErrors.WithLabelValues(su.addr, "read").Inc()
 			}
 			su.fail(err)

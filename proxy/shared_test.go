@@ -172,7 +172,7 @@ func TestSharedStressWithPins(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			errs <- stressConn(seed, ci, rounds)
+			errs <- stressConn(seed, fmt.Sprintf("{s%d}", ci), ci, rounds, true)
 		}()
 		go func() {
 			// A client that sends a pipeline and goes away before its replies.
@@ -199,7 +199,11 @@ func TestSharedStressWithPins(t *testing.T) {
 	}
 }
 
-func stressConn(addr string, ci, rounds int) error {
+// stressConn sends rounds of random pipelines (ECHO of a unique token, SET,
+// SET then GET of keys with tag, whose values name them) on one connection
+// to addr and checks every reply; with pin, a CLIENT SETNAME in the middle
+// of one pipeline pins a sharing connection there.
+func stressConn(addr, tag string, ci, rounds int, pin bool) error {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
@@ -208,7 +212,10 @@ func stressConn(addr string, ci, rounds int) error {
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	r := bufio.NewReader(c)
 	rng := rand.New(rand.NewPCG(uint64(ci), 7))
-	pinRound := rng.IntN(rounds)
+	pinRound := -1
+	if pin {
+		pinRound = rng.IntN(rounds)
+	}
 	seq := 0
 	for round := range rounds {
 		n := 1 + rng.IntN(60)
@@ -216,7 +223,7 @@ func stressConn(addr string, ci, rounds int) error {
 		var want []string
 		for i := range n {
 			seq++
-			k := fmt.Sprintf("{s%d}k%d", ci, seq%13)
+			k := fmt.Sprintf("%sk%d", tag, seq%13)
 			if round == pinRound && i == n/2 {
 				name := fmt.Sprintf("stress-%d", ci)
 				fmt.Fprintf(&b, "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$%d\r\n%s\r\n", len(name), name)
