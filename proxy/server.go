@@ -448,6 +448,10 @@ func (s *Server) Refresh(ctx context.Context) error {
 	return s.apply(t)
 }
 
+// SharesUpstreams reports whether client connections share upstream
+// connections (Config.ShareUpstreams).
+func (s *Server) SharesUpstreams() bool { return s.shared != nil }
+
 // Topology returns the last real topology read from the cluster.
 func (s *Server) Topology() *topology.Topology { return s.topo.Load() }
 

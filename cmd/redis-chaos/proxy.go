@@ -241,6 +241,9 @@ func (rt *runtime) printBanner(out io.Writer) {
 		seeds = append(seeds, n.Announce)
 	}
 	fmt.Fprintf(out, "\nseed address for applications: %s\n", strings.Join(seeds, ","))
+	if rt.proxy.SharesUpstreams() {
+		fmt.Fprintln(out, "upstream connections: shared (--share-upstreams), two per node while clients use them, until a client's first stateful command")
+	}
 	fmt.Fprintf(out, "control API: http://%s (health /healthz, metrics /metrics, topology /v1/topology)\n", rt.apiLn.Addr())
 }
 
