@@ -41,6 +41,42 @@ func TestEngine(t *testing.T) {
 	t.Run("plan from YAML", func(t *testing.T) { testPlanYAML(t, on) })
 	t.Run("bad plans", func(t *testing.T) { testBadPlans(t, on) })
 	t.Run("cross-slot before cluster down", func(t *testing.T) { testCrossSlotFirst(t, on) })
+	t.Run("hang counts the commands it holds", func(t *testing.T) { testHangCounts(t, on) })
+}
+
+// testHangCounts: a hang fault's injected count is the commands it held
+// (it stayed 0: hangs were decided before the per-fault counting).
+func testHangCounts(t *testing.T, on engineFactory) {
+	e, p := on(t, 1)
+	node := ownerOf(t, p, "hang:{1}")
+	f, err := e.Add(fault.Spec{Action: "hang", Target: node.Announce}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		c := redis.NewClient(&redis.Options{Addr: node.Announce, MaxRetries: -1, PoolSize: 1, ReadTimeout: 20 * time.Second})
+		defer c.Close()
+		go func() { errs <- c.Get(context.Background(), "hang:{1}").Err() }()
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		g, err := e.Get(f.ID)
+		if err != nil {
+			return err
+		}
+		if n := g.Injected; n != 2 {
+			return fmt.Errorf("hang fault injected=%d while it holds 2 GETs", n)
+		}
+		return nil
+	})
+	if err := e.Remove(f.ID); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-errs; err != nil && !errors.Is(err, redis.Nil) {
+			t.Errorf("GET after the hang ended: %v", err)
+		}
+	}
 }
 
 // testCrossSlotFirst: with a shard down for good the virtual cluster is down

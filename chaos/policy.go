@@ -36,8 +36,7 @@ type virtualCopy struct {
 
 type nodeView struct {
 	vnode
-	release   <-chan struct{} // hang: closed when it ends
-	hangFault string
+	hang      *Fault // the hang fault holding this node's commands, if any
 	faults    []*Fault // command faults on this node, in Redis's order of checks
 	index     *faultIndex
 }
@@ -77,8 +76,8 @@ func buildSnapshot(vc *virtual, active []*Fault, st Settings, seed uint64, now t
 		switch f.Spec.Action {
 		case fault.ActionHang:
 			for _, a := range f.Nodes {
-				if nv := s.nodes[a]; nv != nil && nv.release == nil {
-					nv.release, nv.hangFault = f.released, f.ID
+				if nv := s.nodes[a]; nv != nil && nv.hang == nil {
+					nv.hang = f
 				}
 			}
 		case fault.ActionError, fault.ActionLatency, fault.ActionReset:
@@ -96,7 +95,7 @@ func buildSnapshot(vc *virtual, active []*Fault, st Settings, seed uint64, now t
 	}
 	hang := false
 	for _, nv := range s.list {
-		if nv.release != nil {
+		if nv.hang != nil {
 			hang = true
 		}
 	}
@@ -145,8 +144,10 @@ func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 	if nv == nil {
 		return proxy.Action{}
 	}
-	if nv.release != nil {
-		return proxy.Action{Kind: proxy.Hang, Release: nv.release, Fault: nv.hangFault}
+	if f := nv.hang; f != nil {
+		f.count.Add(1) // the commands it held: what its "injected" count says
+		e.metrics.commands.WithLabelValues(f.Spec.Action).Inc()
+		return proxy.Action{Kind: proxy.Hang, Release: f.released, Fault: f.ID}
 	}
 	var act proxy.Action
 	if s.virtual {
