@@ -337,3 +337,86 @@ func TestSharedConcurrentAttachKeepsTheLimit(t *testing.T) {
 		t.Errorf("%d clients connecting at once: %d shared upstream connections, want at most %d", clients, len(ids), proxy.SharedPerNode)
 	}
 }
+
+// TestSharedLargeRepliesAndPipelines: a large reply passes through the shared
+// reader in pieces while another client's small commands share the same
+// connection, and a pipeline of 10,000 commands (more than the writer holds
+// back) keeps its order.
+func TestSharedLargeRepliesAndPipelines(t *testing.T) {
+	seed, node := sharedEnv(t)
+	ctx := context.Background()
+	big := strings.Repeat("0123456789abcdef", 5<<20/16) // 5 MiB
+	if err := node.Set(ctx, "{l}big", big, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	// Clients take the node's two shared connections in turn, after the two
+	// that dialed them: the 3rd and the 5th share one.
+	var rcs []*rawConn
+	for range 5 {
+		rc := dialRaw(t, seed)
+		rc.send("PING")
+		if l := rc.line(t); l != "+PONG" {
+			t.Fatalf("PING = %q", l)
+		}
+		rcs = append(rcs, rc)
+	}
+	a, b := rcs[2], rcs[4]
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := range 20 {
+			tok := fmt.Sprintf("before-%d", i)
+			a.send("ECHO", tok)
+			a.send("GET", "{l}big")
+			a.send("ECHO", "after")
+			for _, w := range []string{"$" + strconv.Itoa(len(tok)), tok, "$" + strconv.Itoa(len(big))} {
+				if l, err := a.r.ReadString('\n'); err != nil || strings.TrimRight(l, "\r\n") != w {
+					errs <- fmt.Errorf("large-reply client, round %d: %q %v, want %q", i, l, err, w)
+					return
+				}
+			}
+			got := make([]byte, len(big)+2)
+			if _, err := io.ReadFull(a.r, got); err != nil || string(got[:len(big)]) != big {
+				errs <- fmt.Errorf("large-reply client, round %d: the 5 MiB value differs (%v)", i, err)
+				return
+			}
+			for _, w := range []string{"$5", "after"} {
+				if l, err := a.r.ReadString('\n'); err != nil || strings.TrimRight(l, "\r\n") != w {
+					errs <- fmt.Errorf("large-reply client, round %d: %q %v, want %q", i, l, err, w)
+					return
+				}
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		var sb strings.Builder
+		for i := range 10000 {
+			tok := strconv.Itoa(i)
+			fmt.Fprintf(&sb, "*2\r\n$4\r\nECHO\r\n$%d\r\n%s\r\n", len(tok), tok)
+		}
+		for round := range 3 {
+			b.c.Write([]byte(sb.String()))
+			for i := range 10000 {
+				tok := strconv.Itoa(i)
+				for _, w := range []string{"$" + strconv.Itoa(len(tok)), tok} {
+					if l, err := b.r.ReadString('\n'); err != nil || strings.TrimRight(l, "\r\n") != w {
+						errs <- fmt.Errorf("pipeline client, round %d, reply %d: %q %v, want %q", round, i, l, err, w)
+						return
+					}
+				}
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// Both stayed on the shared connection (nothing they sent pins).
+	if ids := dataConns(t, node, "get", "echo"); len(ids) > proxy.SharedPerNode {
+		t.Errorf("%d upstream connections ran GET/ECHO, want at most %d (the clients were pinned?)", len(ids), proxy.SharedPerNode)
+	}
+}
