@@ -326,8 +326,12 @@ func (c *clientConn) dial(addr string) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newUpstream(addr, nc), nil
+}
+
+func newUpstream(addr string, nc net.Conn) *upstream {
 	host, _, _ := net.SplitHostPort(addr)
-	return &upstream{addr: addr, host: host, c: nc, replyBuf: replyBuf{buf: make([]byte, upstreamBufSize)}}, nil
+	return &upstream{addr: addr, host: host, c: nc, replyBuf: replyBuf{buf: make([]byte, upstreamBufSize)}}
 }
 
 // dialPrimary connects the client's upstream: its own connection, or a
@@ -341,8 +345,7 @@ func (c *clientConn) dialPrimary() (*upstream, error) {
 		return nil, err
 	}
 	c.shared = vc
-	host, _, _ := net.SplitHostPort(c.nd.addr)
-	return &upstream{addr: c.nd.addr, host: host, c: vc, replyBuf: replyBuf{buf: make([]byte, upstreamBufSize)}}, nil
+	return newUpstream(c.nd.addr, vc), nil
 }
 
 // dialNode opens a connection to a node (with TLS if configured).
