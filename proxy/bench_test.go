@@ -17,13 +17,22 @@ import (
 // sending pipelines of GETs, against a 1-shard cluster, next to the same
 // load sent straight to the node. Compare ns/op of the two sub-benchmarks in
 // one run; the CPU profile of the proxy sub-benchmark shows where the time goes.
+// proxy-shared is the proxy with shared upstream connections.
 func BenchmarkForwarding(b *testing.B) {
 	c := testenv.StartCluster(b, testenv.ClusterOptions{Shards: 1, Replicas: -1})
-	p := testenv.StartProxy(b, c.Addrs(), func(pc *proxy.Config) { pc.Registerer = prometheus.NewRegistry() })
+	p := testenv.StartProxy(b, c.Addrs(), func(pc *proxy.Config) {
+		pc.Registerer = prometheus.NewRegistry()
+		pc.ShareUpstreams = false
+	})
+	shared := testenv.StartProxy(b, c.Addrs(), func(pc *proxy.Config) {
+		pc.Registerer = prometheus.NewRegistry()
+		pc.ShareUpstreams = true
+	})
 	fwd := startForwarder(b, c.Addrs()[0])
 	for _, depth := range []int{1, 16} {
 		for _, target := range []struct{ name, addr string }{
 			{"direct", c.Addrs()[0]}, {"forwarder", fwd}, {"proxy", testenv.Seeds(p)[0]},
+			{"proxy-shared", testenv.Seeds(shared)[0]},
 		} {
 			b.Run(fmt.Sprintf("P%d/%s", depth, target.name), func(b *testing.B) {
 				testenv.GETPipelines(b, target.addr, 50, depth)
