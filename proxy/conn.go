@@ -309,6 +309,14 @@ func (c *clientConn) serve() {
 	c.up = up
 	c.sharing = c.shared != nil
 	c.mu.Unlock()
+	if !c.sharing {
+		s.metrics.upstreams.WithLabelValues(c.nd.addr, "own").Inc()
+	}
+	defer func() {
+		if c.shared == nil || c.shared.pinned() != nil {
+			s.metrics.upstreams.WithLabelValues(c.nd.addr, "own").Dec()
+		}
+	}()
 	c.w = &replyWriter{conn: c.c}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -385,6 +393,7 @@ func (c *clientConn) pin() bool {
 	err := c.shared.pin(func() (net.Conn, error) { return c.s.dialNode(c.nd.addr) })
 	if err == nil {
 		c.sharing = false
+		c.s.metrics.upstreams.WithLabelValues(c.nd.addr, "own").Inc()
 		return true
 	}
 	var de *pinDialError

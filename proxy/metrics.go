@@ -12,6 +12,7 @@ type metrics struct {
 	commands       *prometheus.CounterVec
 	latency        *latencyVec
 	conns          *prometheus.GaugeVec
+	upstreams      *prometheus.GaugeVec
 	upstreamErrors *prometheus.CounterVec
 	refreshes      *prometheus.CounterVec
 	timed          bool // latency is measured
@@ -36,6 +37,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "redis_chaos_client_connections",
 			Help: "Open client connections, by real node.",
 		}, []string{"node"}),
+		upstreams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "redis_chaos_upstream_connections",
+			Help: "Open connections to real nodes carrying client commands, by node and kind: own (one client's: 1:1, or pinned) or shared (--share-upstreams).",
+		}, []string{"node", "kind"}),
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "redis_chaos_upstream_errors_total",
 			Help: "Errors talking to real nodes, by node and kind (dial, read, write, protocol, rewrite).",
@@ -47,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		m.timed = true
-		reg.MustRegister(m.commands, m.latency, m.conns, m.upstreamErrors, m.refreshes)
+		reg.MustRegister(m.commands, m.latency, m.conns, m.upstreams, m.upstreamErrors, m.refreshes)
 	}
 	return m
 }

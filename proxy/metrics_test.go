@@ -115,3 +115,75 @@ func count(fs map[string]*dto.MetricFamily, node, cmd, outcome string) float64 {
 	}
 	return 0
 }
+
+// TestMetricsUpstreamConnections: redis_chaos_upstream_connections follows
+// the connections that carry client commands, own (1:1 or pinned) and shared.
+func TestMetricsUpstreamConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a real cluster")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterOptions{Shards: 1, Replicas: -1})
+	for _, share := range []bool{false, true} {
+		reg := prometheus.NewRegistry()
+		p := testenv.StartProxy(t, c.Addrs(), func(pc *proxy.Config) { pc.Registerer = reg; pc.ShareUpstreams = share })
+		node, seed := p.Nodes()[0].Addr, testenv.Seeds(p)[0]
+		gauge := func(kind string) float64 {
+			fs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range fs {
+				if f.GetName() != "redis_chaos_upstream_connections" {
+					continue
+				}
+				for _, m := range f.GetMetric() {
+					var n, k string
+					for _, l := range m.GetLabel() {
+						switch l.GetName() {
+						case "node":
+							n = l.GetValue()
+						case "kind":
+							k = l.GetValue()
+						}
+					}
+					if n == node && k == kind {
+						return m.GetGauge().GetValue()
+					}
+				}
+			}
+			return 0
+		}
+		want := func(own, shared float64) {
+			t.Helper()
+			testenv.Eventually(t, 5*time.Second, func() error {
+				if o, s := gauge("own"), gauge("shared"); o != own || s != shared {
+					return fmt.Errorf("share=%v: own=%v shared=%v, want %v and %v", share, o, s, own, shared)
+				}
+				return nil
+			})
+		}
+		var rcs []*rawConn
+		for range 5 {
+			rc := dialRaw(t, seed)
+			rc.send("PING")
+			if l := rc.line(t); l != "+PONG" {
+				t.Fatalf("PING = %q", l)
+			}
+			rcs = append(rcs, rc)
+		}
+		if share {
+			want(0, proxy.SharedPerNode)
+			rcs[0].send("CLIENT", "SETNAME", "pinned") // pins
+			if l := rcs[0].line(t); l != "+OK" {
+				t.Fatalf("CLIENT SETNAME = %q", l)
+			}
+			want(1, proxy.SharedPerNode)
+		} else {
+			want(5, 0)
+		}
+		for _, rc := range rcs {
+			rc.c.Close()
+		}
+		want(0, 0)
+	}
+}

@@ -117,6 +117,7 @@ func (p *sharedPool) attach(addr string, dial func(string) (net.Conn, error)) (*
 			p.nodes[addr] = append(p.nodes[addr], su)
 			vc := su.attachLocked()
 			p.mu.Unlock()
+			p.s.metrics.upstreams.WithLabelValues(addr, "shared").Inc()
 			p.s.wg.Add(2)
 			go su.readLoop()
 			go su.writeLoop()
@@ -310,7 +311,8 @@ func (su *sharedUp) fail(err error) {
 	}
 	p.mu.Unlock()
 	su.mu.Lock()
-	if su.err == nil {
+	first := su.err == nil
+	if first {
 		su.err = err
 		close(su.kick)
 	}
@@ -318,7 +320,10 @@ func (su *sharedUp) fail(err error) {
 	su.conns = map[*sharedConn]struct{}{}
 	su.room.Broadcast()
 	su.mu.Unlock()
-	su.nc.Close()
+	if first {
+		su.nc.Close()
+		p.s.metrics.upstreams.WithLabelValues(su.addr, "shared").Dec()
+	}
 	for vc := range conns {
 		vc.mu.Lock()
 		if vc.err == nil && vc.own == nil {
