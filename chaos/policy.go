@@ -36,9 +36,9 @@ type virtualCopy struct {
 
 type nodeView struct {
 	vnode
-	hang      *Fault // the hang fault holding this node's commands, if any
-	faults    []*Fault // command faults on this node, in Redis's order of checks
-	index     *faultIndex
+	hang   *Fault   // the hang fault holding this node's commands, if any
+	faults []*Fault // command faults on this node, in Redis's order of checks
+	index  *faultIndex
 }
 
 func buildSnapshot(vc *virtual, active []*Fault, st Settings, seed uint64, now time.Time) *snapshot {

@@ -162,15 +162,7 @@ func TestMetricsUpstreamConnections(t *testing.T) {
 				return nil
 			})
 		}
-		var rcs []*rawConn
-		for range 5 {
-			rc := dialRaw(t, seed)
-			rc.send("PING")
-			if l := rc.line(t); l != "+PONG" {
-				t.Fatalf("PING = %q", l)
-			}
-			rcs = append(rcs, rc)
-		}
+		rcs := pingedConns(t, seed, 5)
 		if share {
 			want(0, proxy.SharedPerNode)
 			rcs[0].send("CLIENT", "SETNAME", "pinned") // pins

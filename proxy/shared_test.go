@@ -353,15 +353,7 @@ func TestSharedLargeRepliesAndPipelines(t *testing.T) {
 	errs := make(chan error, 3)
 	// Clients take the node's two shared connections in turn, after the two
 	// that dialed them: the 3rd and the 5th share one.
-	var rcs []*rawConn
-	for range 5 {
-		rc := dialRaw(t, seed)
-		rc.send("PING")
-		if l := rc.line(t); l != "+PONG" {
-			t.Fatalf("PING = %q", l)
-		}
-		rcs = append(rcs, rc)
-	}
+	rcs := pingedConns(t, seed, 5)
 	a, b := rcs[2], rcs[4]
 	wg.Add(2)
 	go func() {
@@ -419,4 +411,20 @@ func TestSharedLargeRepliesAndPipelines(t *testing.T) {
 	if ids := dataConns(t, node, "get", "echo"); len(ids) > proxy.SharedPerNode {
 		t.Errorf("%d upstream connections ran GET/ECHO, want at most %d (the clients were pinned?)", len(ids), proxy.SharedPerNode)
 	}
+}
+
+// pingedConns opens n connections to addr, one after the other, each
+// answered a PING (so each has its upstream before the next opens).
+func pingedConns(t *testing.T, addr string, n int) []*rawConn {
+	t.Helper()
+	var rcs []*rawConn
+	for range n {
+		rc := dialRaw(t, addr)
+		rc.send("PING")
+		if l := rc.line(t); l != "+PONG" {
+			t.Fatalf("PING = %q", l)
+		}
+		rcs = append(rcs, rc)
+	}
+	return rcs
 }
