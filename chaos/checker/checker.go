@@ -316,12 +316,13 @@ type ClientInfo struct {
 	Library   string    `json:"library,omitempty"` // lib-name as one of the Lib… names
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
-	Conns     int       `json:"conns"`    // open now
-	Connects  uint64    `json:"connects"` // connections opened
-	Commands  uint64    `json:"commands"` // commands answered or failed
-	Errors    uint64    `json:"errors"`   // error replies and commands left without a reply
-	Nodes     []string  `json:"nodes"`    // real addresses of the nodes it used
-	Findings  int       `json:"findings"` // rules broken
+	Conns     int       `json:"conns"`     // open now
+	Connects  uint64    `json:"connects"`  // connections opened
+	Commands  uint64    `json:"commands"`  // commands answered or failed
+	Errors    uint64    `json:"errors"`    // error replies other than redirects, and commands left without a reply
+	Redirects uint64    `json:"redirects"` // MOVED and ASK replies
+	Nodes     []string  `json:"nodes"`     // real addresses of the nodes it used
+	Findings  int       `json:"findings"`  // rules broken
 }
 
 // Clients lists the clients seen, the most recently active first. Clients
@@ -336,7 +337,7 @@ func (k *Checker) Clients() []ClientInfo {
 		}
 		ci := ClientInfo{ClientID: c.id, Library: Library(c.id.LibName), FirstSeen: c.firstSeen,
 			LastSeen: c.lastSeen, Conns: len(c.conns), Connects: c.connects, Commands: c.commands,
-			Errors: c.errors, Findings: c.findings}
+			Errors: c.errors, Redirects: c.redirects, Findings: c.findings}
 		for n := range c.nodesSeen {
 			ci.Nodes = append(ci.Nodes, n)
 		}

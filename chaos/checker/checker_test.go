@@ -277,3 +277,32 @@ func TestDeferredAttribution(t *testing.T) {
 		t.Fatalf("client %s", f.Client)
 	}
 }
+
+// TestSeriesRedirectsApart: MOVED/ASK replies are counted as redirects, not
+// errors; connections reset by a fault or a down node count as errors.
+func TestSeriesRedirectsApart(t *testing.T) {
+	s := newSim(t, nil)
+	c := s.conn(0, "go-redis", "9", "")
+	c.ok("GET", "a")
+	c.do(cmdSpec{name: "GET", key: "b", reply: '-', err: moved(5, 7002)})
+	c.do(cmdSpec{name: "GET", key: "c", reply: '-', err: ask(6, 7003)})
+	c.do(cmdSpec{name: "GET", key: "d", reply: '-', err: "CLUSTERDOWN The cluster is down"})
+	c.do(cmdSpec{name: "GET", key: "e", reason: "no reply: fault reset"})
+	c.close("node down")
+	d := s.conn(0, "go-redis", "9", "")
+	d.close("client closed")
+	s.tick()
+	var p Point
+	for _, ns := range s.k.Series(s.now, s.now) {
+		if ns.Node == s.nodes[0].Addr {
+			p = ns.Points[0]
+		}
+	}
+	if p.Commands != 5 || p.Redirects != 2 || p.Errors != 3 || p.Closes != 2 {
+		t.Fatalf("point %+v: want 5 commands, 2 redirects, 3 errors (CLUSTERDOWN, no reply, reset), 2 closes", p)
+	}
+	ci := s.k.Clients()
+	if len(ci) != 1 || ci[0].Redirects != 2 || ci[0].Errors != 2 {
+		t.Fatalf("clients %+v", ci)
+	}
+}

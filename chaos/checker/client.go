@@ -36,7 +36,8 @@ type clientState struct {
 	nodesSeen map[string]struct{}
 	connects  uint64
 	commands  uint64
-	errors    uint64
+	errors    uint64 // error replies other than redirects, and commands left without a reply
+	redirects uint64
 	findings  int
 
 	dataCommands uint64 // keyed commands answered without error

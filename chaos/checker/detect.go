@@ -29,7 +29,10 @@ func (k *Checker) onCommand(c *clientState, cn *connState, ev *proxy.Event) {
 	if ev.Reply != 0 {
 		cn.replies++
 	}
-	if failed {
+	switch {
+	case ev.Reply == '-' && isRedirect(ev.Err):
+		c.redirects++
+	case failed:
 		c.errors++
 	}
 	if ev.Slot >= 0 {

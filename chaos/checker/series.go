@@ -9,11 +9,12 @@ import (
 
 // Point is one second of one node's traffic.
 type Point struct {
-	Time     time.Time `json:"t"`        // start of the second
-	Commands int       `json:"commands"` // commands completed (replies, and commands left without one)
-	Errors   int       `json:"errors"`   // error replies and commands left without a reply
-	Conns    int       `json:"conns"`    // connections opened
-	Closes   int       `json:"closes"`   // connections closed
+	Time      time.Time `json:"t"`         // start of the second
+	Commands  int       `json:"commands"`  // commands completed (replies, and commands left without one)
+	Errors    int       `json:"errors"`    // error replies other than redirects, commands left without a reply, connections reset
+	Redirects int       `json:"redirects"` // MOVED and ASK replies (a cluster client follows them: not errors)
+	Conns     int       `json:"conns"`     // connections opened
+	Closes    int       `json:"closes"`    // connections closed
 }
 
 // NodeSeries is the traffic of one node in 1 s buckets.
@@ -24,8 +25,8 @@ type NodeSeries struct {
 }
 
 type bucket struct {
-	sec                       int64
-	cmds, errs, conns, closes uint32
+	sec                               int64
+	cmds, errs, redirs, conns, closes uint32
 }
 
 type nodeBuckets struct {
@@ -85,14 +86,25 @@ func (s *seriesStore) add(ev *proxy.Event) {
 	switch ev.Type {
 	case proxy.EventCommand:
 		b.cmds++
-		if ev.Reply == '-' || ev.Reply == 0 {
+		switch {
+		case ev.Reply == '-' && isRedirect(ev.Err):
+			b.redirs++
+		case ev.Reply == '-' || ev.Reply == 0:
 			b.errs++
 		}
 	case proxy.EventConnect:
 		b.conns++
 	case proxy.EventClose:
 		b.closes++
+		if proxySideFault(ev.Reason) {
+			b.errs++ // reset by a fault, a down node or a failed upstream
+		}
 	}
+}
+
+// isRedirect reports MOVED and ASK error lines.
+func isRedirect(errLine string) bool {
+	return hasPrefix(errLine, "MOVED ") || hasPrefix(errLine, "ASK ")
 }
 
 // Series returns every node's traffic from from to to (whole seconds), one
@@ -112,7 +124,8 @@ func (k *Checker) Series(from, to time.Time) []NodeSeries {
 			p := Point{Time: time.Unix(sec, 0).UTC()}
 			b := nb.b[int(sec%int64(s.n)+int64(s.n))%s.n]
 			if b.sec == sec {
-				p.Commands, p.Errors, p.Conns, p.Closes = int(b.cmds), int(b.errs), int(b.conns), int(b.closes)
+				p.Commands, p.Errors, p.Redirects = int(b.cmds), int(b.errs), int(b.redirs)
+				p.Conns, p.Closes = int(b.conns), int(b.closes)
 			}
 			ns.Points = append(ns.Points, p)
 		}

@@ -58,7 +58,7 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("JUnit %v: %+v", err, doc)
 	}
 	buf.Reset()
-	if err := r.WriteHTML(&buf); err != nil || strings.Count(buf.String(), `<polyline class="series"`) != 4 {
+	if err := r.WriteHTML(&buf); err != nil || strings.Count(buf.String(), `<polyline class="series"`) != 6 {
 		t.Fatalf("HTML: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 //	├ faults (shaded down the whole chart) ──────────────────┤
 //	│ commands/s per node   (one polyline per node)          │
 //	│ errors/s per node     (one polyline per node)          │
+//	│ redirects/s per node  (MOVED and ASK)                  │
 //	│ findings              (one marker per evidence event)  │
 //	└ time axis ─────────────────────────────────────────────┘
 
@@ -29,6 +30,7 @@ const (
 	faultH     = 30 // fault band (overlapping faults in lanes)
 	thrH       = 210
 	errH       = 120
+	redirH     = 80
 	findH      = 44
 	gapH       = 26
 	axisH      = 30
@@ -37,7 +39,8 @@ const (
 	yFaults    = yScenarios + bandH + 4
 	yThr       = yFaults + faultH + 20
 	yErr       = yThr + thrH + gapH
-	yFind      = yErr + errH + gapH
+	yRedir     = yErr + errH + gapH
+	yFind      = yRedir + redirH + gapH
 	chartH     = yFind + findH + axisH
 )
 
@@ -132,6 +135,9 @@ func (r *Report) chart() string {
 
 	// Scenarios: a band per scenario, phase ticks.
 	for i, sc := range r.Scenarios {
+		if sc.Status == StatusNotPlayed {
+			continue
+		}
 		x0, x1 := x(sc.Start), x(orEnd(sc.End, end))
 		fill := []string{"#eef2f7", "#e4e9f1"}[i%2]
 		fmt.Fprintf(&b, `<g class="scenario" data-scenario="%s"><title>%s</title>`, esc(sc.Name), esc(scenarioTitle(&sc, start)))
@@ -141,7 +147,7 @@ func (r *Report) chart() string {
 		for _, p := range sc.Phases {
 			px := x(p.Start)
 			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#8a96a8" stroke-width="1"><title>%s</title></line>`,
-				px, px, yScenarios+bandH-6, yErr+errH, esc(sc.Name+": "+p.Name+" at "+offset(p.Start, start)))
+				px, px, yScenarios+bandH-6, yRedir+redirH, esc(sc.Name+": "+p.Name+" at "+offset(p.Start, start)))
 		}
 		b.WriteString(`</g>`)
 	}
@@ -164,7 +170,7 @@ func (r *Report) chart() string {
 		ly := float64(yFaults) + float64(lanes[i])*laneH
 		fmt.Fprintf(&b, `<g class="fault-window"><title>%s</title>`, esc(r.faultTitle(f, start)))
 		fmt.Fprintf(&b, `<rect class="fault" data-fault="%s" data-action="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="0.12"/>`,
-			esc(f.ID), esc(f.Action), x0, ly, math.Max(x1-x0, 1.5), float64(yErr+errH)-ly, c)
+			esc(f.ID), esc(f.Action), x0, ly, math.Max(x1-x0, 1.5), float64(yRedir+redirH)-ly, c)
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="0.88" stroke="#fff" stroke-width="0.6"/>`,
 			x0, ly, math.Max(x1-x0, 1.5), laneH, c)
 		if laneH >= 10 {
@@ -175,14 +181,15 @@ func (r *Report) chart() string {
 	}
 
 	styles := r.styles()
-	thrMax, errMax := 1, 1
+	thrMax, errMax, redirMax := 1, 1, 1
 	for _, s := range r.Series {
 		for _, p := range s.Points {
 			thrMax = max(thrMax, p.Commands)
 			errMax = max(errMax, p.Errors)
+			redirMax = max(redirMax, p.Redirects)
 		}
 	}
-	thrTop, errTop := 4*niceCeil((thrMax+3)/4), 4*niceCeil((errMax+3)/4)
+	thrTop, errTop, redirTop := 4*niceCeil((thrMax+3)/4), 4*niceCeil((errMax+3)/4), 4*niceCeil((redirMax+3)/4)
 	panel := func(y, h int, top int, title, kind string, value func(checker.Point) int) {
 		fmt.Fprintf(&b, `<text class="title" x="%d" y="%d">%s</text>`, padL, y-7, esc(title))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#c9d1dc"/>`, padL, y, plotW, h)
@@ -210,8 +217,10 @@ func (r *Report) chart() string {
 		}
 	}
 	panel(yThr, thrH, thrTop, "commands/s per node", "throughput", func(p checker.Point) int { return p.Commands })
-	panel(yErr, errH, errTop, "errors/s per node (error replies and commands left without a reply)", "errors",
+	panel(yErr, errH, errTop, "errors/s per node (error replies, commands left without a reply, connections reset)", "errors",
 		func(p checker.Point) int { return p.Errors })
+	panel(yRedir, redirH, redirTop, "redirects/s per node (MOVED and ASK: a cluster client follows them)", "redirects",
+		func(p checker.Point) int { return p.Redirects })
 
 	// Findings lane.
 	fmt.Fprintf(&b, `<text class="title" x="%d" y="%d">findings</text>`, padL, yFind-7)
@@ -243,7 +252,7 @@ func (r *Report) chart() string {
 				label = px
 			}
 			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s" stroke-opacity="0.35" stroke-dasharray="2 3"/>`,
-				px, px, yThr, yErr+errH, sevColor(f.Severity))
+				px, px, yThr, yRedir+redirH, sevColor(f.Severity))
 		}
 		if label >= 0 {
 			fmt.Fprintf(&b, `<text class="num" x="%.1f" y="%.1f" text-anchor="end">%d</text>`, math.Max(label-7, padL-3), cy+4, i+1)
@@ -331,6 +340,12 @@ func scenarioTitle(sc *Scenario, start time.Time) string {
 	s := fmt.Sprintf("%s: %s to %s", sc.Name, offset(sc.Start, start), offset(sc.End, start))
 	if sc.Detail != "" {
 		s += " — " + sc.Detail
+	}
+	if !sc.Complete() {
+		s += " — " + sc.Status
+		if sc.Reason != "" {
+			s += ": " + sc.Reason
+		}
 	}
 	return s
 }

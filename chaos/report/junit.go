@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,12 @@ import (
 // inside the scenario's window; the failure carries the evidence. Findings
 // outside every scenario go to a suite of their own ("outside scenarios");
 // without scenarios, the whole run is one suite.
+//
+// The verdict is in the file too: a suite "command" whose test case fails
+// when the tested command exited non-zero, and in each scenario not played
+// to its end a test case "completed" that fails (FailIncomplete) or is
+// skipped, with the reason. The rules of a scenario never played are
+// skipped: nothing was judged there.
 
 // JUnitSuites is the XML document.
 type JUnitSuites struct {
@@ -24,6 +31,7 @@ type JUnitSuites struct {
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
 	Errors   int          `xml:"errors,attr"`
+	Skipped  int          `xml:"skipped,attr"`
 	Time     float64      `xml:"time,attr"`
 	Suites   []JUnitSuite `xml:"testsuite"`
 }
@@ -54,7 +62,13 @@ type JUnitCase struct {
 	Classname string        `xml:"classname,attr"`
 	Time      float64       `xml:"time,attr"`
 	Failure   *JUnitFailure `xml:"failure,omitempty"`
+	Skipped   *JUnitSkipped `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+// JUnitSkipped marks a test case that did not run.
+type JUnitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 // JUnitFailure carries a finding's evidence.
@@ -69,6 +83,26 @@ func (r *Report) JUnit() JUnitSuites {
 	doc := JUnitSuites{Name: "redis-chaos", Time: r.Run.Duration().Seconds()}
 	if r.Run.Name != "" {
 		doc.Name += " " + r.Run.Name
+	}
+	if r.Run.ExitCode != nil {
+		suite := JUnitSuite{Name: "command", Tests: 1, Time: r.Run.Duration().Seconds()}
+		if !r.Run.Start.IsZero() {
+			suite.Timestamp = r.Run.Start.UTC().Format("2006-01-02T15:04:05")
+		}
+		tc := JUnitCase{Name: "exit status", Classname: "redis-chaos.command", Time: suite.Time}
+		cmd := strings.Join(r.Run.Command, " ")
+		if r.CommandFailed() {
+			tc.Failure = &JUnitFailure{Type: "command",
+				Message: fmt.Sprintf("the command failed (exit status %d): %s", *r.Run.ExitCode, cmd),
+				Text:    "The tested command exited with status " + strconv.Itoa(*r.Run.ExitCode) + " under the faults of this run."}
+			suite.Failures++
+		} else {
+			tc.SystemOut = "exit status 0: " + cmd
+		}
+		suite.Cases = append(suite.Cases, tc)
+		doc.Suites = append(doc.Suites, suite)
+		doc.Tests++
+		doc.Failures += suite.Failures
 	}
 	type window struct {
 		name     string
@@ -111,8 +145,33 @@ func (r *Report) JUnit() JUnitSuites {
 					f.Action + " on " + strings.Join(f.Nodes, ",") + " from " + f.Start.UTC().Format(time.RFC3339) + faultEnd(f)})
 			}
 		}
+		notPlayed := w.sc != nil && w.sc.Status == StatusNotPlayed
+		if w.sc != nil && !w.sc.Complete() {
+			tc := JUnitCase{Name: "completed", Classname: "redis-chaos." + classPart(w.name), Time: suite.Time}
+			msg := "scenario " + w.sc.Name + " " + w.sc.Status
+			if w.sc.Reason != "" {
+				msg += ": " + w.sc.Reason
+			}
+			if r.FailIncomplete {
+				tc.Failure = &JUnitFailure{Type: "incomplete", Message: msg,
+					Text: "The scenario was not played to the end of its recovery, so what it tests was not (fully) tested. Give the command more time (redis-chaos run prints the planned duration), or --loop."}
+				suite.Failures++
+			} else {
+				tc.Skipped = &JUnitSkipped{Message: msg}
+				suite.Skipped++
+			}
+			suite.Cases = append(suite.Cases, tc)
+			suite.Tests++
+		}
 		for _, rule := range r.Rules {
 			tc := JUnitCase{Name: rule.ID, Classname: "redis-chaos." + classPart(w.name)}
+			if notPlayed {
+				tc.Skipped = &JUnitSkipped{Message: "not played"}
+				suite.Cases = append(suite.Cases, tc)
+				suite.Tests++
+				suite.Skipped++
+				continue
+			}
 			var fails, notes []string
 			var worst checker.Severity
 			for i := range r.Findings {
@@ -150,6 +209,7 @@ func (r *Report) JUnit() JUnitSuites {
 		doc.Suites = append(doc.Suites, suite)
 		doc.Tests += suite.Tests
 		doc.Failures += suite.Failures
+		doc.Skipped += suite.Skipped
 	}
 	return doc
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/redis-chaos/redis-chaos/chaos/checker"
@@ -44,6 +45,9 @@ type Report struct {
 	// FailOn is the severity from which a finding fails the run (and its
 	// JUnit test case); empty means any finding of severity low or more.
 	FailOn checker.Severity `json:"fail_on,omitempty"`
+	// FailIncomplete makes a scenario cut short or never played fail the
+	// run (and its JUnit test case); otherwise it is reported as skipped.
+	FailIncomplete bool `json:"fail_incomplete,omitempty"`
 }
 
 // Run describes the run.
@@ -90,7 +94,22 @@ type Scenario struct {
 	End    time.Time             `json:"end"`
 	Phases []Phase               `json:"phases,omitempty"`
 	Faults []checker.FaultWindow `json:"faults,omitempty"`
+	// Status is StatusDone (or empty) when the scenario played to the end
+	// of its recovery, StatusCut when it was stopped before (the command
+	// ended), StatusNotPlayed when it never started; Reason says why.
+	Status string `json:"status,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
+
+// Scenario statuses.
+const (
+	StatusDone      = "done"
+	StatusCut       = "cut short"
+	StatusNotPlayed = "not played"
+)
+
+// Complete reports whether the scenario played to its end.
+func (s *Scenario) Complete() bool { return s.Status == "" || s.Status == StatusDone }
 
 // Phase is a part of a scenario (inject, hold, recover).
 type Phase struct {
@@ -164,7 +183,13 @@ func (r *Report) normalize() {
 			r.Rules = append(r.Rules, RuleRef{ID: rule.ID, Severity: rule.Severity, Title: rule.Title})
 		}
 	}
-	sort.SliceStable(r.Scenarios, func(i, j int) bool { return r.Scenarios[i].Start.Before(r.Scenarios[j].Start) })
+	sort.SliceStable(r.Scenarios, func(i, j int) bool {
+		a, b := &r.Scenarios[i], &r.Scenarios[j]
+		if (a.Status == StatusNotPlayed) != (b.Status == StatusNotPlayed) {
+			return b.Status == StatusNotPlayed // never played: after those played, in their order
+		}
+		return a.Start.Before(b.Start)
+	})
 	sort.SliceStable(r.Nodes, func(i, j int) bool { return r.Nodes[i].Announce < r.Nodes[j].Announce })
 }
 
@@ -176,14 +201,75 @@ func (r *Report) failOn() checker.Severity {
 	return r.FailOn
 }
 
-// Failed reports whether a finding reaches FailOn.
-func (r *Report) Failed() bool {
+// Failed reports whether the run failed: Verdict().Failed.
+func (r *Report) Failed() bool { return r.Verdict().Failed }
+
+// FailingFindings counts the findings at or above FailOn.
+func (r *Report) FailingFindings() int {
+	n := 0
 	for i := range r.Findings {
 		if r.Findings[i].Severity.AtLeast(r.failOn()) {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
+}
+
+// CommandFailed reports whether the tested command ran and exited non-zero.
+func (r *Report) CommandFailed() bool { return r.Run.ExitCode != nil && *r.Run.ExitCode != 0 }
+
+// Incomplete returns the scenarios cut short or never played.
+func (r *Report) Incomplete() []*Scenario {
+	var out []*Scenario
+	for i := range r.Scenarios {
+		if !r.Scenarios[i].Complete() {
+			out = append(out, &r.Scenarios[i])
+		}
+	}
+	return out
+}
+
+// Verdict is the run's result as every output states it (the HTML
+// headline, the JUnit file, redis-chaos run's exit code).
+type Verdict struct {
+	Failed bool
+	// Reasons say why it failed: the command's failure first, then the
+	// findings, then the scenarios not played to their end.
+	Reasons []string
+	// Notes are what did not fail the run but limits what it shows
+	// (scenarios not played to their end, without FailIncomplete).
+	Notes []string
+}
+
+// Verdict judges the run.
+func (r *Report) Verdict() Verdict {
+	var v Verdict
+	if r.CommandFailed() {
+		v.Reasons = append(v.Reasons, "the command failed (exit status "+strconv.Itoa(*r.Run.ExitCode)+")")
+	}
+	if n := r.FailingFindings(); n > 0 {
+		v.Reasons = append(v.Reasons, plural(n, "finding")+" at or above "+string(r.failOn()))
+	}
+	for _, s := range r.Incomplete() {
+		text := "scenario " + s.Name + " " + s.Status
+		if s.Reason != "" {
+			text += ": " + s.Reason
+		}
+		if r.FailIncomplete {
+			v.Reasons = append(v.Reasons, text)
+		} else {
+			v.Notes = append(v.Notes, text)
+		}
+	}
+	v.Failed = len(v.Reasons) > 0
+	return v
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
 }
 
 // During reports whether a finding occurred during [from, to]: one of its

@@ -116,10 +116,14 @@ func TestJUnit(t *testing.T) {
 		t.Fatalf("JUnit does not parse: %v\n%s", err, buf.String())
 	}
 	rules := len(checker.Rules())
-	// Two scenarios and the findings outside them.
-	if len(doc.Suites) != 3 || doc.Tests != 3*rules || doc.Failures != 3 {
-		t.Fatalf("suites %d, tests %d, failures %d; want 3, %d, 3", len(doc.Suites), doc.Tests, rules*3, doc.Failures)
+	// The command's exit status, two scenarios and the findings outside them.
+	if len(doc.Suites) != 4 || doc.Tests != 3*rules+1 || doc.Failures != 3 {
+		t.Fatalf("suites %d, tests %d, failures %d; want 4, %d, 3", len(doc.Suites), doc.Tests, doc.Failures, 3*rules+1)
 	}
+	if s := doc.Suites[0]; s.Name != "command" || s.Tests != 1 || s.Failures != 0 || s.Cases[0].Name != "exit status" {
+		t.Fatalf("command suite %+v", s)
+	}
+	doc.Suites = doc.Suites[1:]
 	want := map[string]string{"master-down": checker.RuleUnsafeRetry, "latency": checker.RuleTopologyRefreshStorm,
 		"outside scenarios": checker.RuleDangerousCommand}
 	for _, s := range doc.Suites {
@@ -145,7 +149,7 @@ func TestJUnit(t *testing.T) {
 		t.Fatalf("fail-on high: %d failures, want 1", doc.Failures)
 	}
 	notes := 0
-	for _, s := range doc.Suites {
+	for _, s := range doc.Suites[1:] { // [0]: the command
 		for _, c := range s.Cases {
 			if c.SystemOut != "" {
 				notes++
@@ -157,6 +161,7 @@ func TestJUnit(t *testing.T) {
 	}
 	// No scenarios: one suite for the run.
 	r.Scenarios = nil
+	r.Run.ExitCode = nil
 	if doc = r.JUnit(); len(doc.Suites) != 1 || doc.Suites[0].Name != "run" || doc.Tests != rules {
 		t.Fatalf("without scenarios: %+v", doc.Suites)
 	}
@@ -169,7 +174,7 @@ func TestHTML(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := buf.String()
-	for _, kind := range []string{"throughput", "errors"} {
+	for _, kind := range []string{"throughput", "errors", "redirects"} {
 		for _, n := range r.Nodes {
 			re := regexp.MustCompile(`<polyline class="series" data-chart="` + kind + `" data-node="` + regexp.QuoteMeta(n.Addr) + `"`)
 			if got := len(re.FindAllString(page, -1)); got != 1 {
@@ -177,8 +182,8 @@ func TestHTML(t *testing.T) {
 			}
 		}
 	}
-	if got := strings.Count(page, `<polyline class="series"`); got != 2*len(r.Nodes) {
-		t.Errorf("%d series, want %d", got, 2*len(r.Nodes))
+	if got := strings.Count(page, `<polyline class="series"`); got != 3*len(r.Nodes) {
+		t.Errorf("%d series, want %d", got, 3*len(r.Nodes))
 	}
 	for _, id := range []string{"f1", "f2", "f3"} {
 		if !strings.Contains(page, `<rect class="fault" data-fault="`+id+`"`) {
@@ -225,5 +230,107 @@ func TestEmptyReport(t *testing.T) {
 	}
 	if err := r.WriteJUnit(&buf); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// verdictOf reads the headline of the HTML page.
+func verdictOf(t *testing.T, r *Report) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := r.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)<div class="verdict (pass|fail)" id="verdict"><b>(PASS|FAIL)</b>(.*?)</div>`).FindStringSubmatch(buf.String())
+	if m == nil {
+		t.Fatal("no verdict on the page")
+	}
+	if (m[1] == "fail") != (m[2] == "FAIL") {
+		t.Fatalf("verdict class %s, text %s", m[1], m[2])
+	}
+	return m[2] + m[3]
+}
+
+func TestVerdictCommandFailed(t *testing.T) {
+	r := sample()
+	r.Findings = nil // no finding: only the command fails
+	exit := 1
+	r.Run.ExitCode = &exit
+	v := r.Verdict()
+	if !v.Failed || len(v.Reasons) != 1 || !strings.Contains(v.Reasons[0], "the command failed (exit status 1)") {
+		t.Fatalf("verdict %+v", v)
+	}
+	if h := verdictOf(t, r); !strings.HasPrefix(h, "FAIL") || !strings.Contains(h, "the command failed (exit status 1)") {
+		t.Fatalf("HTML headline %q", h)
+	}
+	doc := r.JUnit()
+	if doc.Failures != 1 || doc.Suites[0].Name != "command" || doc.Suites[0].Cases[0].Failure == nil ||
+		!strings.Contains(doc.Suites[0].Cases[0].Failure.Message, "exit status 1") {
+		t.Fatalf("JUnit: %d failures, first suite %+v", doc.Failures, doc.Suites[0])
+	}
+	// The command's failure comes first, before the findings.
+	r = sample()
+	r.Run.ExitCode = &exit
+	if v := r.Verdict(); len(v.Reasons) != 2 || !strings.HasPrefix(v.Reasons[0], "the command failed") ||
+		v.Reasons[1] != "3 findings at or above low" {
+		t.Fatalf("verdict %+v", v)
+	}
+	// Exit 0 and no finding: PASS everywhere.
+	r = sample()
+	r.Findings = nil
+	if h := verdictOf(t, r); !strings.HasPrefix(h, "PASS") || r.JUnit().Failures != 0 {
+		t.Fatalf("PASS run: headline %q, JUnit failures %d", h, r.JUnit().Failures)
+	}
+}
+
+func TestVerdictIncomplete(t *testing.T) {
+	r := sample()
+	r.Findings = nil
+	r.Scenarios[1].Status, r.Scenarios[1].Reason = StatusCut, "the command ended 3s into hold (of 10s)"
+	r.Scenarios = append(r.Scenarios, Scenario{Name: "hang", Status: StatusNotPlayed, Reason: "the command ended before it started"})
+	r.normalize()
+	rules := len(checker.Rules())
+	for _, fail := range []bool{true, false} {
+		r.FailIncomplete = fail
+		v := r.Verdict()
+		if v.Failed != fail || len(v.Reasons)+len(v.Notes) != 2 {
+			t.Fatalf("fail %v: verdict %+v", fail, v)
+		}
+		h := verdictOf(t, r)
+		if !strings.Contains(h, "scenario latency cut short: the command ended 3s into hold") ||
+			!strings.Contains(h, "scenario hang not played") || strings.HasPrefix(h, "FAIL") != fail {
+			t.Fatalf("fail %v: headline %q", fail, h)
+		}
+		doc := r.JUnit()
+		byName := map[string]JUnitSuite{}
+		for _, s := range doc.Suites {
+			byName[s.Name] = s
+		}
+		lat, hang := byName["latency"], byName["hang"]
+		if len(lat.Cases) != rules+1 || lat.Cases[0].Name != "completed" || len(hang.Cases) != rules+1 {
+			t.Fatalf("fail %v: suites %+v", fail, doc.Suites)
+		}
+		if fail {
+			if lat.Cases[0].Failure == nil || hang.Cases[0].Failure == nil || doc.Failures != 2 ||
+				!strings.Contains(lat.Cases[0].Failure.Message, "3s into hold") {
+				t.Fatalf("incomplete scenarios do not fail: %+v / %+v", lat.Cases[0], hang.Cases[0])
+			}
+		} else if lat.Cases[0].Skipped == nil || hang.Cases[0].Skipped == nil || doc.Failures != 0 {
+			t.Fatalf("incomplete scenarios not skipped: %+v / %+v", lat.Cases[0], hang.Cases[0])
+		}
+		if hang.Skipped < rules || hang.Cases[1].Skipped == nil {
+			t.Fatalf("rules of a scenario never played are not skipped: %+v", hang)
+		}
+		if lat.Cases[1].Skipped != nil {
+			t.Fatal("the rules of a scenario cut short were not judged")
+		}
+	}
+	// The never-played scenario is listed last and not drawn.
+	if r.Scenarios[len(r.Scenarios)-1].Name != "hang" {
+		t.Fatalf("order %v", r.Scenarios)
+	}
+	var buf bytes.Buffer
+	r.WriteHTML(&buf)
+	if strings.Contains(buf.String(), `data-scenario="hang"`) {
+		t.Fatal("a scenario never played is drawn on the timeline")
 	}
 }

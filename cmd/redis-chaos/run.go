@@ -30,6 +30,7 @@ const (
 	exitUsage       = 1   // bad flags or config, or redis-chaos itself failed
 	exitCommand     = 2   // CMD failed (and no finding reaches --fail-on)
 	exitFindings    = 3   // findings at or above --fail-on (whether CMD failed or not)
+	exitIncomplete  = 4   // CMD succeeded, no finding, but a scenario was cut short or not played (--fail-incomplete)
 	exitInterrupted = 130 // SIGINT/SIGTERM: CMD stopped, faults reverted, cluster stopped
 )
 
@@ -51,6 +52,9 @@ Exit codes:
   1    usage or configuration error, or redis-chaos itself failed
   2    CMD failed (its exit status is printed) and no finding reaches --fail-on
   3    findings at or above --fail-on (whether CMD failed or not)
+  4    CMD succeeded and no finding reaches --fail-on, but a scenario was cut
+       short or never played (the command ended first); --fail-incomplete=false
+       reports them as skipped instead
   130  interrupted (SIGINT/SIGTERM): CMD stopped, faults reverted, cluster stopped`,
 		Example: `  redis-chaos run --scenarios replica-down,master-down -- go test ./integration/...
   redis-chaos run --plan plan.yaml --fail-on medium --report-dir out -- ./app-smoke-test
@@ -81,6 +85,7 @@ Exit codes:
 	f.Duration("recover", 0, "how long each scenario watches the recovery (default: 2×node-timeout+2s)")
 	f.Duration("warmup", time.Second, "time CMD gets to connect before the first fault")
 	f.Bool("loop", false, "play the scenario list (or the plan) again and again until CMD exits")
+	f.Bool("fail-incomplete", true, "fail (exit 4) when a scenario is cut short or never played because CMD ended first; false: report it as skipped")
 	f.Duration("progress", time.Second, "progress update interval on stderr (plain lines every 5× this when not a terminal)")
 	f.Duration("kill-after", 10*time.Second, "after Ctrl-C, how long CMD gets after SIGTERM before SIGKILL")
 	addProxyFlags(cmd)
@@ -95,34 +100,38 @@ var errNoCommand = errors.New("give the command to test after --: redis-chaos ru
 
 // runOptions are run's settings, checked before anything starts.
 type runOptions struct {
-	scenarios []string
-	plan      *chaos.Plan
-	mode      string
-	upstream  []string
-	reportDir string
-	failOn    checker.Severity
-	hold      time.Duration
-	recover   time.Duration
-	warmup    time.Duration
-	loop      bool
-	progress  time.Duration
-	killAfter time.Duration
-	command   []string
+	scenarios      []string
+	plan           *chaos.Plan
+	mode           string
+	upstream       []string
+	reportDir      string
+	failOn         checker.Severity
+	hold           time.Duration
+	recover        time.Duration
+	warmup         time.Duration
+	loop           bool
+	failIncomplete bool
+	defaultTTL     time.Duration
+	progress       time.Duration
+	killAfter      time.Duration
+	command        []string
 }
 
 func parseRunOptions(v *viper.Viper, args []string) (*runOptions, error) {
 	o := &runOptions{
-		scenarios: splitList(v.GetString("scenarios")),
-		mode:      v.GetString("mode"),
-		upstream:  splitList(v.GetString("upstream")),
-		reportDir: v.GetString("report-dir"),
-		hold:      v.GetDuration("hold"),
-		recover:   v.GetDuration("recover"),
-		warmup:    v.GetDuration("warmup"),
-		loop:      v.GetBool("loop"),
-		progress:  v.GetDuration("progress"),
-		killAfter: v.GetDuration("kill-after"),
-		command:   args,
+		scenarios:      splitList(v.GetString("scenarios")),
+		mode:           v.GetString("mode"),
+		upstream:       splitList(v.GetString("upstream")),
+		reportDir:      v.GetString("report-dir"),
+		hold:           v.GetDuration("hold"),
+		recover:        v.GetDuration("recover"),
+		warmup:         v.GetDuration("warmup"),
+		loop:           v.GetBool("loop"),
+		failIncomplete: v.GetBool("fail-incomplete"),
+		defaultTTL:     v.GetDuration("default-ttl"),
+		progress:       v.GetDuration("progress"),
+		killAfter:      v.GetDuration("kill-after"),
+		command:        args,
 	}
 	sev, err := checker.ParseSeverity(v.GetString("fail-on"))
 	if err != nil {
@@ -251,6 +260,7 @@ func runRun(cmd *cobra.Command, v *viper.Viper, args []string) error {
 	apiURL := "http://" + rt.apiLn.Addr().String()
 	fmt.Fprintf(stderr, "redis-chaos: ready in %.1fs; REDIS_CLUSTER_ADDRS=%s REDIS_CHAOS_API=%s\n",
 		time.Since(began).Seconds(), strings.Join(announced, ","), apiURL)
+	fmt.Fprintf(stderr, "redis-chaos: %s\n", planned(o, rt.engine.Settings().NodeTimeout))
 	fmt.Fprintf(stderr, "redis-chaos: running %s\n", strings.Join(o.command, " "))
 
 	// The command, in its own process group so that Ctrl-C reaches all of it.
@@ -324,6 +334,7 @@ loop:
 		Seeds:    announced,
 	}, pl.scenarios(end), report.NodesFrom(rt.proxy.Nodes()))
 	rep.FailOn = o.failOn
+	rep.FailIncomplete = o.failIncomplete
 	stopProxy()
 	werr := report.WriteFiles(o.reportDir, rep)
 	if werr != nil {
@@ -333,29 +344,94 @@ loop:
 	}
 	summarize(stderr, rep, o.failOn)
 	pl.warn(stderr)
+	return verdictExit(rep, interrupted, describeExit(waitErr), werr, stderr)
+}
 
+// verdictExit turns the report's verdict into run's exit code, so that the
+// exit code, the HTML headline and the JUnit file say the same thing.
+func verdictExit(rep *report.Report, interrupted bool, exit string, werr error, stderr io.Writer) error {
+	v := rep.Verdict()
 	switch {
 	case interrupted:
 		return &exitError{code: exitInterrupted, err: errors.New("interrupted; faults reverted, cluster stopped")}
-	case rep.Failed():
-		n := 0
-		for i := range rep.Findings {
-			if rep.Findings[i].Severity.AtLeast(o.failOn) {
-				n++
-			}
-		}
-		msg := fmt.Sprintf("%d finding(s) at or above --fail-on %s", n, o.failOn)
-		if code != 0 {
-			msg += fmt.Sprintf(" (and the command failed: %s)", describeExit(waitErr))
+	case rep.FailingFindings() > 0:
+		msg := fmt.Sprintf("%d finding(s) at or above --fail-on %s", rep.FailingFindings(), rep.FailOn)
+		if rep.CommandFailed() {
+			msg = fmt.Sprintf("the command failed (%s), and %s", exit, msg)
 		}
 		return &exitError{code: exitFindings, err: errors.New(msg)}
-	case code != 0:
-		return &exitError{code: exitCommand, err: fmt.Errorf("the command failed: %s", describeExit(waitErr))}
+	case rep.CommandFailed():
+		return &exitError{code: exitCommand, err: fmt.Errorf("the command failed: %s", exit)}
+	case v.Failed: // only scenarios not played to their end are left
+		return &exitError{code: exitIncomplete, err: errors.New(strings.Join(v.Reasons, "; ") +
+			" (give the command more time, or --loop; --fail-incomplete=false reports this as skipped)")}
 	case werr != nil:
 		return usageErr(werr)
 	}
+	for _, n := range v.Notes {
+		fmt.Fprintf(stderr, "redis-chaos: not failing the run: %s\n", n)
+	}
 	fmt.Fprintln(stderr, "redis-chaos: PASS")
 	return nil
+}
+
+// planned says how long the scenarios (or one pass of the plan) take, so
+// that the command can be given at least that long.
+func planned(o *runOptions, nodeTimeout time.Duration) string {
+	total, parts := passLength(o, nodeTimeout)
+	what := fmt.Sprintf("planned: %s warmup + %s = %s", o.warmup, strings.Join(parts, " + "), (o.warmup + total).Round(time.Second))
+	if o.looping() {
+		return what + " per pass, again until the command exits"
+	}
+	return what + "; the command should run at least that long (a scenario it does not see to the end is reported)"
+}
+
+// looping reports whether the scenarios or the plan play until the command exits.
+func (o *runOptions) looping() bool { return o.loop || o.plan != nil && o.plan.Loop }
+
+// passLength is how long one pass of the scenarios or the plan takes (after
+// the warmup), with its parts.
+func passLength(o *runOptions, nodeTimeout time.Duration) (time.Duration, []string) {
+	recovery := o.recover
+	if recovery <= 0 {
+		recovery = 2*nodeTimeout + 2*time.Second
+	}
+	var total time.Duration
+	var parts []string
+	if o.plan != nil {
+		for _, st := range o.plan.Steps {
+			var d time.Duration
+			switch {
+			case st.Fault != nil:
+				ttl := st.Fault.TTL.D()
+				if ttl <= 0 {
+					ttl = o.defaultTTL
+				}
+				if ttl <= 0 {
+					ttl = 5 * time.Minute
+				}
+				d = st.Fault.Delay.D() + ttl
+			default:
+				hold := st.Hold.D()
+				if hold <= 0 {
+					hold = chaos.Scenarios[st.Scenario].Hold
+				}
+				d = hold + recovery
+			}
+			total = max(total, st.At.D()+d)
+		}
+		parts = append(parts, fmt.Sprintf("the plan %s", total))
+	} else {
+		for _, name := range o.scenarios {
+			hold := o.hold
+			if hold <= 0 {
+				hold = chaos.Scenarios[name].Hold
+			}
+			total += hold + recovery
+			parts = append(parts, fmt.Sprintf("%s %s hold+%s recover", name, hold, recovery))
+		}
+	}
+	return total, parts
 }
 
 func runName(o *runOptions) string {
@@ -454,8 +530,11 @@ type player struct {
 	current string // what is playing, for the progress line
 	runs    []string
 	plan    string // the plan's run id
-	errs    []string
+	errs    []notPlayed
 }
+
+// notPlayed is a scenario that could not start.
+type notPlayed struct{ name, err string }
 
 func (p *player) setCurrent(s string) {
 	p.mu.Lock()
@@ -507,7 +586,7 @@ func (p *player) warn(w io.Writer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, e := range p.errs {
-		fmt.Fprintf(w, "redis-chaos: warning: not played: %s\n", e)
+		fmt.Fprintf(w, "redis-chaos: warning: not played: %s: %s\n", e.name, e.err)
 	}
 	if p.o.plan != nil || p.o.loop {
 		return
@@ -521,7 +600,7 @@ func (p *player) warn(w io.Writer) {
 func (p *player) fail(name string, err error) {
 	p.log.Error("run: cannot start", "what", name, "err", err)
 	p.mu.Lock()
-	p.errs = append(p.errs, name+": "+err.Error())
+	p.errs = append(p.errs, notPlayed{name, err.Error()})
 	p.mu.Unlock()
 }
 
@@ -568,8 +647,18 @@ func (p *player) status() string {
 }
 
 func (p *player) phaseLeft(r *chaos.Run, ph chaos.Phase) time.Duration {
+	d := p.phaseLength(r, ph.Name)
+	if d <= 0 {
+		return 0
+	}
+	return time.Until(ph.Start.Add(d))
+}
+
+// phaseLength is how long a scenario's hold or recover phase lasts; 0 for
+// other phases.
+func (p *player) phaseLength(r *chaos.Run, phase string) time.Duration {
 	var d time.Duration
-	switch ph.Name {
+	switch phase {
 	case "hold":
 		d = p.o.hold
 		if d <= 0 {
@@ -582,17 +671,18 @@ func (p *player) phaseLeft(r *chaos.Run, ph chaos.Phase) time.Duration {
 		if d <= 0 {
 			d = 2*p.eng.Settings().NodeTimeout + 2*time.Second
 		}
-	default:
-		return 0
 	}
-	return time.Until(ph.Start.Add(d))
+	return d
 }
 
-// scenarios are the runs played, as the report shows them.
+// scenarios are the runs played, as the report shows them, then the
+// scenarios never played.
 func (p *player) scenarios(end time.Time) []report.Scenario {
 	p.mu.Lock()
 	ids := append([]string(nil), p.runs...)
 	plan := p.plan
+	attempted := len(p.runs) + len(p.errs)
+	errs := append([]notPlayed(nil), p.errs...)
 	p.mu.Unlock()
 	var out []report.Scenario
 	if plan != "" { // the plan's scenario steps are runs of their own
@@ -602,7 +692,7 @@ func (p *player) scenarios(end time.Time) []report.Scenario {
 			}
 		}
 		if r, err := p.eng.GetRun(plan); err == nil {
-			sc := toScenario(r, end)
+			sc := p.toScenario(r, end)
 			var own []*chaos.Fault
 			for _, f := range r.Faults {
 				if f.Source == "plan:"+r.ID {
@@ -613,16 +703,46 @@ func (p *player) scenarios(end time.Time) []report.Scenario {
 			out = append(out, sc)
 		}
 	}
+	done := map[string]bool{} // scenarios played to the end at least once (--loop)
+	if len(out) == 1 && !out[0].Complete() && p.o.looping() {
+		if pass, _ := passLength(p.o, p.eng.Settings().NodeTimeout); out[0].End.Sub(out[0].Start) >= pass {
+			// A looping plan plays until the command exits: its last pass
+			// is always cut short, and it was played through at least once.
+			out[0].Detail = strings.TrimPrefix(out[0].Detail+"; last pass "+out[0].Status+": "+out[0].Reason, "; ")
+			out[0].Status, out[0].Reason = report.StatusDone, ""
+		}
+	}
 	for _, id := range ids {
 		if r, err := p.eng.GetRun(id); err == nil {
-			out = append(out, toScenario(r, end))
+			sc := p.toScenario(r, end)
+			if sc.Complete() {
+				done[sc.Name] = true
+			} else if p.o.looping() && done[sc.Name] {
+				// --loop plays until the command exits: the last pass is
+				// always cut short, and this scenario was seen to its end.
+				sc.Detail = strings.TrimPrefix(sc.Detail+"; last pass "+sc.Status+": "+sc.Reason, "; ")
+				sc.Status, sc.Reason = report.StatusDone, ""
+			}
+			out = append(out, sc)
+		}
+	}
+	for _, e := range errs {
+		out = append(out, report.Scenario{Name: e.name, Status: report.StatusNotPlayed, Reason: "could not start: " + e.err})
+	}
+	if p.o.plan == nil && !p.o.loop {
+		for _, name := range p.o.scenarios[min(attempted, len(p.o.scenarios)):] {
+			sc := report.Scenario{Name: name, Status: report.StatusNotPlayed, Reason: "the command ended before it started"}
+			if s, ok := chaos.Scenarios[name]; ok {
+				sc.Detail, sc.Expect = s.Summary, s.Expect
+			}
+			out = append(out, sc)
 		}
 	}
 	return out
 }
 
-func toScenario(r *chaos.Run, end time.Time) report.Scenario {
-	sc := report.Scenario{Name: r.Scenario, Expect: r.Expect, Start: r.Started, End: r.Ended}
+func (p *player) toScenario(r *chaos.Run, end time.Time) report.Scenario {
+	sc := report.Scenario{Name: r.Scenario, Expect: r.Expect, Start: r.Started, End: r.Ended, Status: report.StatusDone}
 	if sc.End.IsZero() || sc.End.After(end) {
 		sc.End = end
 	}
@@ -632,12 +752,12 @@ func toScenario(r *chaos.Run, end time.Time) report.Scenario {
 	if len(r.Nodes) > 0 {
 		sc.Detail = strings.TrimPrefix(sc.Detail+"; nodes "+strings.Join(r.Nodes, ", "), "; ")
 	}
-	if r.State != "done" {
-		sc.Detail += " (" + r.State
-		if r.Error != "" {
-			sc.Detail += ": " + r.Error
-		}
-		sc.Detail += ")"
+	switch r.State {
+	case "done":
+	case "failed":
+		sc.Status, sc.Reason = report.StatusCut, "failed: "+r.Error
+	default: // stopped (the command ended), or still running at the end
+		sc.Status, sc.Reason = report.StatusCut, "the command ended "+p.cutAt(r, sc.End)
 	}
 	for _, ph := range r.Phases {
 		e := ph.End
@@ -650,6 +770,19 @@ func toScenario(r *chaos.Run, end time.Time) report.Scenario {
 		sc.Faults = windows(r.Faults, r, end)
 	}
 	return sc
+}
+
+// cutAt says where a run was when it was stopped: "3s into hold (of 10s)".
+func (p *player) cutAt(r *chaos.Run, at time.Time) string {
+	if len(r.Phases) == 0 {
+		return fmt.Sprintf("%s into the run", at.Sub(r.Started).Round(100*time.Millisecond))
+	}
+	ph := r.Phases[len(r.Phases)-1]
+	s := fmt.Sprintf("%s into %s", at.Sub(ph.Start).Round(100*time.Millisecond), ph.Name)
+	if d := p.phaseLength(r, ph.Name); d > 0 {
+		s += fmt.Sprintf(" (of %s)", d)
+	}
+	return s
 }
 
 // windows are a run's faults with their end: the start of the recover phase
@@ -706,15 +839,16 @@ func (p *progress) show(n int) {
 		return
 	}
 	now := time.Now()
-	var cmds, errs int
+	var cmds, errs, redirs int
 	for _, s := range p.rt.checker.Series(p.start, now) {
 		for _, pt := range s.Points {
 			cmds += pt.Commands
 			errs += pt.Errors
+			redirs += pt.Redirects
 		}
 	}
-	line := fmt.Sprintf("redis-chaos: %s  %s  commands %d  errors %d  findings %d",
-		now.Sub(p.start).Round(time.Second), p.pl.status(), cmds, errs, p.rt.checker.Stats().Findings)
+	line := fmt.Sprintf("redis-chaos: %s  %s  commands %d  errors %d  redirects %d  findings %d",
+		now.Sub(p.start).Round(time.Second), p.pl.status(), cmds, errs, redirs, p.rt.checker.Stats().Findings)
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 		p.shown = true

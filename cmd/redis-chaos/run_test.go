@@ -241,6 +241,108 @@ func TestRunCommandFails(t *testing.T) {
 			if !strings.Contains(out, "ended before every scenario was played") {
 				t.Errorf("no warning that replica-down was not played:\n%s", out)
 			}
+			// The HTML headline and the JUnit file say what the exit code says.
+			h, err := os.ReadFile(filepath.Join(dir, report.FileHTML))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !regexp.MustCompile(`<div class="verdict fail" id="verdict"><b>FAIL</b>: the command failed \(` + tt.want + `\)`).Match(h) {
+				t.Errorf("report.html's headline does not say the command failed")
+			}
+			suites := readJUnit(t, dir)
+			if c := suiteCase(suites, "command", "exit status"); c == nil || c.Failure == nil || !strings.Contains(c.Failure.Message, tt.want) {
+				t.Errorf("junit.xml: the command's failure is not a failing test case: %+v", c)
+			}
+			if c := suiteCase(suites, "replica-down", "completed"); c == nil || c.Failure == nil || !strings.Contains(c.Failure.Message, "not played") {
+				t.Errorf("junit.xml: replica-down is not marked as not played: %+v", c)
+			}
+		})
+	}
+}
+
+// readJUnit parses the junit.xml of a report directory.
+func readJUnit(t *testing.T, dir string) report.JUnitSuites {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, report.FileJUnit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites report.JUnitSuites
+	if err := xml.Unmarshal(b, &suites); err != nil {
+		t.Fatalf("junit.xml: %v\n%s", err, b)
+	}
+	return suites
+}
+
+// suiteCase finds a test case of a suite.
+func suiteCase(doc report.JUnitSuites, suite, name string) *report.JUnitCase {
+	for _, s := range doc.Suites {
+		if s.Name != suite {
+			continue
+		}
+		for i := range s.Cases {
+			if s.Cases[i].Name == name {
+				return &s.Cases[i]
+			}
+		}
+	}
+	return nil
+}
+
+// TestRunCommandEndsEarly: a command that ends before its scenario's end
+// succeeds, but the scenario is cut short; --fail-incomplete (the default)
+// makes that a failure (exit 4) in JUnit, the HTML headline and the exit
+// code, and --fail-incomplete=false a skipped test case and exit 0.
+func TestRunCommandEndsEarly(t *testing.T) {
+	needRedis(t)
+	cl := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: time.Second})
+	for _, tt := range []struct {
+		name, flag string
+		code       int
+	}{
+		{"default", "", exitIncomplete},
+		{"skipped", "--fail-incomplete=false", exitOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "reports")
+			args := append(runArgs(t, dir), "--upstream", cl.Seed(), "--scenarios", "replica-down,master-down",
+				"--hold", "3s", "--warmup", "200ms")
+			if tt.flag != "" {
+				args = append(args, tt.flag)
+			}
+			out, code := runIn(t, time.Minute, append(args, "--", "sleep", "2")...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, tt.code, out)
+			}
+			if !regexp.MustCompile(`planned: 200ms warmup \+ replica-down 3s hold\+4s recover \+ master-down 3s hold\+4s recover = 14s`).MatchString(out) {
+				t.Errorf("run does not print the planned duration:\n%s", out)
+			}
+			suites := readJUnit(t, dir)
+			cut := suiteCase(suites, "replica-down", "completed")
+			never := suiteCase(suites, "master-down", "completed")
+			if cut == nil || never == nil {
+				t.Fatalf("junit.xml does not mark the scenarios: %+v", suites)
+			}
+			h, err := os.ReadFile(filepath.Join(dir, report.FileHTML))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.code == exitOK {
+				if cut.Skipped == nil || never.Skipped == nil || suites.Failures != 0 {
+					t.Errorf("--fail-incomplete=false: not skipped: %+v %+v", cut, never)
+				}
+				if !bytes.Contains(h, []byte(`<b>PASS</b>`)) || !bytes.Contains(h, []byte("not failing the run: scenario replica-down cut short")) {
+					t.Errorf("report.html's headline is not a PASS with a note")
+				}
+				return
+			}
+			if cut.Failure == nil || !strings.Contains(cut.Failure.Message, "cut short: the command ended") ||
+				!strings.Contains(cut.Failure.Message, "into hold (of 3s)") || never.Failure == nil {
+				t.Errorf("cut short / not played scenarios do not fail: %+v / %+v", cut, never)
+			}
+			if !bytes.Contains(h, []byte(`<b>FAIL</b>: scenario replica-down cut short`)) {
+				t.Errorf("report.html's headline does not say the scenario was cut short")
+			}
 		})
 	}
 }
