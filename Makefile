@@ -4,7 +4,7 @@
 GO      ?= go
 DOCKER  ?= docker
 IMAGE   ?= redis-chaos:dev
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
 .PHONY: build test fuzz bench idle-conns docker lint clean help
 
@@ -12,7 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/redis-chaos ./cmd/redis-chaos
 
-## test: the README's test command (installs redis-server if missing; vet + go test -race)
+## test: the README's test command (installs redis-server if missing; vet, go test -race, fuzzing)
 test:
 	bash scripts/test.sh
 

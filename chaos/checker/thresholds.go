@@ -166,7 +166,7 @@ func suggest(name string, table []threshold) string {
 			return fmt.Sprintf(": did you mean %q?", x.Name)
 		}
 	}
-	return " (" + strconv.Itoa(len(table)) + " known: GET /v1/rules or the README list them)"
+	return " (" + strconv.Itoa(len(table)) + " known: GET /v1/rules or docs/checker-rules.md list them)"
 }
 
 // Values returns every threshold of t as text, by name; zero fields show

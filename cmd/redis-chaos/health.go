@@ -9,19 +9,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time (-ldflags "-X main.version=…").
-var version = "dev"
-
-func init() {
-	subcommands = append(subcommands, newHealthCmd, func() *cobra.Command {
-		return &cobra.Command{
-			Use:   "version",
-			Short: "Print the version",
-			Args:  cobra.NoArgs,
-			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "redis-chaos", version) },
-		}
-	})
-}
+func init() { subcommands = append(subcommands, newHealthCmd) }
 
 // newHealthCmd checks a running proxy's /readyz: the image's HEALTHCHECK (the
 // image has no shell or curl).
