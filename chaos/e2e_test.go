@@ -17,7 +17,7 @@ import (
 
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
-	"github.com/redis-chaos/redis-chaos/chaos/real"
+	assembly "github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/provision"
 	"github.com/redis-chaos/redis-chaos/proxy"
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
@@ -52,7 +52,7 @@ func startStack(t *testing.T, realMode bool, seed uint64) *stack {
 	}
 	cfg := chaos.Config{Settings: st, Seed: seed}
 	if realMode {
-		cfg.Real = real.New(c)
+		cfg.Real = assembly.RealCluster(c)
 	}
 	e := chaos.New(cfg)
 	p := testenv.StartProxy(t, c.Addrs(), func(pc *proxy.Config) { pc.Policy = e })

@@ -39,12 +39,6 @@ type Data interface {
 	Interrupt(decide func(info *proxy.ConnInfo, cmd *proxy.CommandInfo, slot int) []byte) int
 }
 
-// Real performs real faults on a cluster this tool provisioned (provision.Cluster
-// satisfies it through an adapter in cmd). Nil refuses real mode.
-type Real interface {
-	Do(ctx context.Context, action string, addr string, spec fault.Spec) (revert func(context.Context) error, err error)
-}
-
 // Settings are the real cluster's settings the virtual cluster follows.
 type Settings struct {
 	NodeTimeout        time.Duration // cluster-node-timeout
@@ -54,8 +48,10 @@ type Settings struct {
 
 // Config configures an Engine. Zero values get defaults.
 type Config struct {
-	Data     Data
-	Real     Real
+	Data Data
+	// Real is the cluster real-mode faults act on (one this process
+	// provisioned); nil refuses real mode.
+	Real     RealCluster
 	Settings Settings // if NodeTimeout is zero, 2s with full coverage
 	Limits   fault.Limits
 	Seed     uint64 // if zero, one is drawn and reported by Seed()
@@ -80,11 +76,19 @@ type Fault struct {
 	Source   string     `json:"source,omitempty"` // api, config, scenario:<run id>
 	Error    string     `json:"error,omitempty"`  // real mode: what failed
 
-	engine   *Engine
-	matcher  *matcher
-	count    atomic.Int64 // matching commands seen (for count, after, probability)
-	released chan struct{}
-	revert   func(context.Context) error
+	engine  *Engine
+	action  action
+	matcher *matcher
+	// What the action does to commands, if it touches them (see action.go).
+	hold          holdAction
+	cmd           commandAction
+	applier       applier
+	seq           sequenced
+	rank          int
+	afterRedirect bool
+	count         atomic.Int64 // matching commands seen (for count, after, probability)
+	released      chan struct{}
+	revert        func(context.Context) error
 }
 
 // Engine keeps the faults and the virtual cluster, and decides the fate of
@@ -202,15 +206,14 @@ func (e *Engine) Add(spec fault.Spec, source string) (*Fault, error) {
 	if err := e.ensureVirtualLocked(); err != nil {
 		return nil, err
 	}
-	nodes, err := e.resolveLocked(spec.Target, spec.Action)
+	a := actions[spec.Action] // Validate knows only registered actions
+	nodes, err := e.resolveLocked(spec.Target, a)
 	if err != nil {
 		return nil, err
 	}
-	if spec.Action == fault.ActionMigrate {
-		to, err := e.resolveLocked(spec.To, spec.Action)
-		to = e.mastersLocked(to) // "shard:1" names the shard's master
-		if err != nil || len(to) != 1 {
-			return nil, &fault.FieldError{Field: "to", Reason: "must name exactly one master"}
+	if ac, ok := a.(addChecker); ok {
+		if err := ac.checkAdd(e, &spec); err != nil {
+			return nil, err
 		}
 	}
 	m, err := newMatcher(&spec.Match)
@@ -227,7 +230,16 @@ func (e *Engine) Add(spec fault.Spec, source string) (*Fault, error) {
 		State:   "pending",
 		Source:  source,
 		engine:  e,
+		action:  a,
 		matcher: m,
+		rank:    lastRank,
+	}
+	f.hold, _ = a.(holdAction)
+	f.cmd, _ = a.(commandAction)
+	f.applier, _ = a.(applier)
+	f.seq, _ = a.(sequenced)
+	if co, ok := a.(checkOrderer); ok {
+		f.rank, f.afterRedirect = co.checkOrder(&f.Spec)
 	}
 	f.Expires = f.Starts.Add(spec.TTL.D())
 	e.faults[f.ID] = f
@@ -345,8 +357,8 @@ func (e *Engine) step() {
 		case f.State == "active" && !now.Before(f.Expires):
 			e.endLocked(f, "expired", now)
 			changed = true
-		case f.State == "active" && f.Spec.Action == fault.ActionMigrate && e.vc != nil:
-			if e.vc.migrationStep(f, now) {
+		case f.State == "active" && f.Spec.Mode != "real" && e.vc != nil:
+			if st, ok := f.action.(stepper); ok && st.step(e, f, now) {
 				changed = true
 			}
 		}
@@ -398,30 +410,8 @@ func (e *Engine) startLocked(f *Fault, now time.Time) {
 		e.startRealLocked(f)
 		return
 	}
-	vc := e.vc
-	switch f.Spec.Action {
-	case fault.ActionDown, fault.ActionHang:
-		for _, a := range f.Nodes {
-			vc.fail(a, f.Spec.Action == fault.ActionHang, now, e.rnd)
-			if f.Spec.Action == fault.ActionDown {
-				if err := e.cfg.Data.SetDown(a, true); err != nil {
-					e.log.Warn("cannot close node listener", "node", a, "err", err)
-				}
-			}
-		}
-	case fault.ActionFailover:
-		for _, a := range f.Nodes {
-			vc.manualFailover(a, now)
-		}
-	case fault.ActionMigrate:
-		to, _ := e.resolveLocked(f.Spec.To, f.Spec.Action)
-		to = e.mastersLocked(to)
-		if len(to) == 0 { // a delayed migration whose receiver is no longer a master
-			f.Error = "migrate: " + f.Spec.To + " names no master"
-			break
-		}
-		slots, _ := fault.ParseSlots(f.Spec.Match.Slots)
-		vc.startMigration(f, f.Nodes[0], to[0], slots, now)
+	if ca, ok := f.action.(clusterAction); ok {
+		ca.start(e, f, now)
 	}
 }
 
@@ -429,8 +419,13 @@ func (e *Engine) startRealLocked(f *Fault) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var reverts []func(context.Context) error
+	ra, _ := f.action.(realAction)
 	for _, a := range f.Nodes {
-		rev, err := e.cfg.Real.Do(ctx, f.Spec.Action, a, f.Spec)
+		var rev func(context.Context) error
+		err := fmt.Errorf("real mode has no %s action (simulate it)", f.Spec.Action)
+		if ra != nil {
+			rev, err = ra.real(ctx, e.cfg.Real, a, &f.Spec)
+		}
 		if err != nil {
 			f.Error = err.Error()
 			e.log.Warn("real fault failed", "id", f.ID, "node", a, "err", err)
@@ -495,32 +490,19 @@ func (e *Engine) endLocked(f *Fault, state string, now time.Time) {
 		}
 		return
 	}
-	vc := e.vc
-	if vc == nil {
-		return
-	}
-	switch f.Spec.Action {
-	case fault.ActionDown, fault.ActionHang:
-		for _, a := range f.Nodes {
-			if !e.otherFaultHoldsLocked(f, a) {
-				vc.recover(a, now)
-				if err := e.cfg.Data.SetDown(a, false); err != nil {
-					e.log.Warn("cannot reopen node listener", "node", a, "err", err)
-				}
-			}
-		}
-	case fault.ActionMigrate:
-		vc.endMigration(f)
+	if ca, ok := f.action.(clusterAction); ok && e.vc != nil {
+		ca.end(e, f, now)
 	}
 }
 
-// otherFaultHoldsLocked reports whether another active down/hang fault keeps a node failed.
+// otherFaultHoldsLocked reports whether another active fault keeps a node
+// failed (a nodeFailer: down, hang).
 func (e *Engine) otherFaultHoldsLocked(f *Fault, addr string) bool {
 	for _, g := range e.faults {
 		if g == f || g.State != "active" || g.Spec.Mode == "real" {
 			continue
 		}
-		if g.Spec.Action != fault.ActionDown && g.Spec.Action != fault.ActionHang {
+		if _, ok := g.action.(nodeFailer); !ok {
 			continue
 		}
 		for _, a := range g.Nodes {

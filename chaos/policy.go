@@ -73,14 +73,14 @@ func buildSnapshot(vc *virtual, active []*Fault, st Settings, seed uint64, now t
 	}
 	cmdFaults := 0
 	for _, f := range active {
-		switch f.Spec.Action {
-		case fault.ActionHang:
+		switch {
+		case f.hold != nil:
 			for _, a := range f.Nodes {
 				if nv := s.nodes[a]; nv != nil && nv.hang == nil {
 					nv.hang = f
 				}
 			}
-		case fault.ActionError, fault.ActionLatency, fault.ActionReset:
+		case f.cmd != nil:
 			cmdFaults++
 			for _, a := range f.Nodes {
 				if nv := s.nodes[a]; nv != nil {
@@ -103,28 +103,11 @@ func buildSnapshot(vc *virtual, active []*Fault, st Settings, seed uint64, now t
 	return s
 }
 
-// checkOrder is Redis's order of checks in processCommand: cluster
-// redirection first, then OOM, MISCONF, NOREPLICAS, READONLY, MASTERDOWN,
-// LOADING, BUSY. Other faults (latency, reset, custom errors) come last.
-var checkOrder = map[string]int{
-	"MOVED": 0, "ASK": 0, "CLUSTERDOWN": 0, "CLUSTERDOWN_READONLY": 0, "CLUSTERDOWN_UNBOUND": 0,
-	"CROSSSLOT": 0, "TRYAGAIN": 0,
-	"OOM": 1, "MISCONF": 2, "NOREPLICAS": 3, "READONLY": 4, "MASTERDOWN": 5, "LOADING": 6, "BUSY": 7,
-}
-
-func faultRank(f *Fault) int {
-	if f.Spec.Action != fault.ActionError {
-		return 10
-	}
-	if r, ok := checkOrder[f.Spec.ErrorName()]; ok {
-		return r
-	}
-	return 9
-}
-
+// sortByCheckOrder orders a node's command faults as Redis orders its checks
+// (checkOrderer), keeping the order of addition among equals.
 func sortByCheckOrder(fs []*Fault) {
 	for i := 1; i < len(fs); i++ {
-		for j := i; j > 0 && faultRank(fs[j]) < faultRank(fs[j-1]); j-- {
+		for j := i; j > 0 && fs[j].rank < fs[j-1].rank; j-- {
 			fs[j], fs[j-1] = fs[j-1], fs[j]
 		}
 	}
@@ -147,7 +130,7 @@ func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 	if f := nv.hang; f != nil {
 		f.count.Add(1) // the commands it held: what its "injected" count says
 		e.metrics.commands.WithLabelValues(f.Spec.Action).Inc()
-		return proxy.Action{Kind: proxy.Hang, Release: f.released, Fault: f.ID}
+		return f.hold.hold(f)
 	}
 	var act proxy.Action
 	if s.virtual {
@@ -164,10 +147,10 @@ func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 	redirect := -1                                      // whether Redis would redirect cmd first: unknown yet
 	for i := cand.next(0); i >= 0; i = cand.next(i + 1) {
 		f := nv.faults[i]
-		if !f.matcher.match(c, cmd) || !f.applies(cmd, &nv.vnode) {
+		if !f.matcher.match(c, cmd) || (f.applier != nil && !f.applier.applies(&f.Spec, cmd)) {
 			continue
 		}
-		if f.afterRedirect() {
+		if f.afterRedirect {
 			if redirect < 0 {
 				redirect = 0
 				if crossSlot(cmd) || s.redirected(nv, c, cmd) {
@@ -182,17 +165,8 @@ func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 			continue
 		}
 		e.metrics.commands.WithLabelValues(f.Spec.Action).Inc()
-		switch f.Spec.Action {
-		case fault.ActionError:
-			return proxy.Action{Kind: proxy.Reply, Reply: s.errorReply(f, nv, cmd), Fault: f.ID}
-		case fault.ActionReset:
-			return proxy.Action{Kind: proxy.Close, Fault: f.ID}
-		case fault.ActionLatency:
-			act.Delay += f.Spec.Latency.D()
-			if j := f.Spec.Jitter.D(); j > 0 {
-				act.Delay += time.Duration(unit(s.seed, f.ID, uint64(f.count.Load()), 1) * float64(j))
-			}
-			act.Fault = f.ID
+		if f.cmd.act(f, s, nv, cmd, &act) {
+			return act
 		}
 	}
 	return act
@@ -206,7 +180,7 @@ func (f *Fault) fire(seed uint64) bool {
 	if p := f.Spec.Match.Probability; p > 0 && p < 1 && unit(seed, f.ID, uint64(k), 0) >= p {
 		return false
 	}
-	if f.Spec.Action == fault.ActionReset && f.Spec.After > 0 && k%int64(f.Spec.After) != 0 {
+	if f.seq != nil && !f.seq.fires(&f.Spec, k) {
 		return false
 	}
 	n := f.count.Add(1)
@@ -232,20 +206,6 @@ func unit(seed uint64, id string, k uint64, salt uint64) float64 {
 	return float64(h>>11) / float64(1<<53)
 }
 
-// afterRedirect reports errors Redis checks after the cluster redirection
-// (processCommand: MOVED/ASK come first, then OOM, MISCONF, NOREPLICAS,
-// READONLY, MASTERDOWN, LOADING, BUSY).
-func (f *Fault) afterRedirect() bool {
-	if f.Spec.Action != fault.ActionError {
-		return false
-	}
-	switch f.Spec.ErrorName() {
-	case "OOM", "MISCONF", "NOREPLICAS", "READONLY", "MASTERDOWN", "LOADING", "BUSY":
-		return true
-	}
-	return false
-}
-
 // redirected reports whether the node would answer cmd with MOVED or ASK:
 // a keyed command for a slot another node serves, unless it is a READONLY
 // read on a replica of that node or an ASKING command on the importing node.
@@ -266,73 +226,6 @@ func (s *snapshot) redirected(nv *nodeView, c *proxy.ConnInfo, cmd *proxy.Comman
 		return false
 	}
 	return true
-}
-
-// applies reports whether Redis could answer cmd with this fault's error at
-// all (before the user's match narrows it further).
-func (f *Fault) applies(cmd *proxy.Command, n *vnode) bool {
-	if f.Spec.Action != fault.ActionError {
-		return true
-	}
-	ci := cmd.Info
-	keyed := cmd.Slot >= 0
-	write := ci != nil && ci.Write
-	switch f.Spec.ErrorName() {
-	case "CROSSSLOT":
-		return keyed
-	case "MOVED", "ASK", "CLUSTERDOWN", "CLUSTERDOWN_UNBOUND", "TRYAGAIN":
-		return keyed && !crossSlot(cmd) // Redis answers CROSSSLOT first
-	case "CLUSTERDOWN_READONLY":
-		return keyed && write && !crossSlot(cmd)
-	case "MISCONF":
-		return write || cmd.Name == "PING"
-	case "OOM", "NOREPLICAS", "READONLY":
-		return write
-	case "MASTERDOWN":
-		return ci == nil || !ci.OkStale
-	case "LOADING":
-		return ci == nil || !ci.OkLoading
-	case "BUSY":
-		return ci == nil || !ci.AllowBusy
-	}
-	return true
-}
-
-func (s *snapshot) errorReply(f *Fault, nv *nodeView, cmd *proxy.Command) []byte {
-	name := f.Spec.ErrorName()
-	if name == "MOVED" || name == "ASK" {
-		target := s.redirectTarget(f, nv)
-		return []byte("-" + name + " " + strconv.Itoa(cmd.Slot) + " " + target + "\r\n")
-	}
-	text, _ := f.Spec.ErrorText()
-	return []byte("-" + text + "\r\n")
-}
-
-// redirectTarget is where an injected MOVED/ASK points: the fault's "to" node,
-// or the next master after this node.
-func (s *snapshot) redirectTarget(f *Fault, nv *nodeView) string {
-	if f.Spec.To != "" {
-		for _, n := range s.list {
-			if n.addr == f.Spec.To || n.id == f.Spec.To || n.announce == f.Spec.To {
-				return n.announce
-			}
-		}
-	}
-	var masters []*nodeView
-	for _, n := range s.list {
-		if n.role == topology.RoleMaster {
-			masters = append(masters, n)
-		}
-	}
-	for i, m := range masters {
-		if m.idx == nv.idx {
-			return masters[(i+1)%len(masters)].announce
-		}
-	}
-	if len(masters) > 0 {
-		return masters[0].announce
-	}
-	return nv.announce
 }
 
 // cluster applies the virtual cluster's rules to a command: CLUSTERDOWN,

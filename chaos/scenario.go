@@ -39,10 +39,10 @@ func (p *picker) shard() int {
 	return p.e.rnd.IntN(p.shards)
 }
 
-func down(target string) fault.Spec { return fault.Spec{Action: fault.ActionDown, Target: target} }
+func down(target string) fault.Spec { return fault.Spec{Action: "down", Target: target} }
 
 func errOn(target, name string) fault.Spec {
-	return fault.Spec{Action: fault.ActionError, Error: name, Target: target}
+	return fault.Spec{Action: "error", Error: name, Target: target}
 }
 
 // Scenarios are the built-in scenarios, by name.
@@ -93,7 +93,7 @@ func init() {
 		Expect: "During the migration the source answers ASK: a client sends ASKING to the target and does not update its slot map; after it, MOVED: the client updates its map. No errors reach the application.",
 		Hold:   10 * time.Second, Real: true,
 		faults: func(p *picker) []fault.Spec {
-			return []fault.Spec{{Action: fault.ActionMigrate, Target: "shard:0", To: "shard:1"}}
+			return []fault.Spec{{Action: "migrate", Target: "shard:0", To: "shard:1"}}
 		}})
 	register(&Scenario{Name: "loading", Summary: "a master answers LOADING (restarting with a large dataset)",
 		Expect: "Commands on that master fail with LOADING; a safe client retries with backoff.",
@@ -111,12 +111,12 @@ func init() {
 		Expect: "Requests slow down; a client with sensible timeouts keeps working, without retry storms.",
 		Hold:   10 * time.Second,
 		faults: func(p *picker) []fault.Spec {
-			return []fault.Spec{{Action: fault.ActionLatency, Target: "all", Latency: fault.Duration(50 * time.Millisecond), Jitter: fault.Duration(50 * time.Millisecond)}}
+			return []fault.Spec{{Action: "latency", Target: "all", Latency: fault.Duration(50 * time.Millisecond), Jitter: fault.Duration(50 * time.Millisecond)}}
 		}})
 	register(&Scenario{Name: "hang", Summary: "a master stops answering, as when SIGSTOPped or cut off: tests timeouts",
 		Expect: "Commands to that master get no reply: a safe client times out (read timeout), does not wait forever, and does not resend non-idempotent commands blindly.",
 		Hold:   10 * time.Second, Real: true,
-		faults: func(p *picker) []fault.Spec { return []fault.Spec{{Action: fault.ActionHang, Target: "master"}} }})
+		faults: func(p *picker) []fault.Spec { return []fault.Spec{{Action: "hang", Target: "master"}} }})
 	register(&Scenario{Name: "tryagain", Summary: "a master answers TRYAGAIN (multi-key commands during resharding)",
 		Expect: "Keyed commands on that master get TRYAGAIN; a safe client retries after a short delay.",
 		Hold:   5 * time.Second,

@@ -34,16 +34,15 @@ func (v *virtual) firstSlot(i int) int {
 
 // resolveLocked turns a target into real node addresses, from live (virtual)
 // roles; random picks use the engine's seeded source.
-func (e *Engine) resolveLocked(target, action string) ([]string, error) {
+func (e *Engine) resolveLocked(target string, a action) ([]string, error) {
 	target = strings.TrimSpace(target)
 	v := e.vc
 	if target == "" {
-		switch action {
-		case fault.ActionError, fault.ActionLatency, fault.ActionReset:
-			target = "all"
-		default:
-			return nil, &fault.FieldError{Field: "target", Reason: "required for action " + action}
+		d, ok := a.(targetDefaulter)
+		if !ok {
+			return nil, &fault.FieldError{Field: "target", Reason: "required for action " + a.Name()}
 		}
+		target = d.defaultTarget()
 	}
 	seen := map[string]bool{}
 	var out []string

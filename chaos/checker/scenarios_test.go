@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/checker"
-	"github.com/redis-chaos/redis-chaos/chaos/real"
+	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/proxy"
 	"github.com/redis-chaos/redis-chaos/test/testenv"
 )
@@ -43,7 +43,7 @@ func startEngineStack(t *testing.T, realMode bool) *engineStack {
 	}
 	cfg := chaos.Config{Settings: st, Seed: 5}
 	if realMode {
-		cfg.Real = real.New(cl)
+		cfg.Real = stack.RealCluster(cl)
 	}
 	s := &engineStack{e: chaos.New(cfg)}
 	ns := &engineNodes{e: s.e}

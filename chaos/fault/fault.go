@@ -1,7 +1,9 @@
 // Package fault defines faults as users write them (API JSON, CLI flags, the
 // config file's faults: list and plan YAML) and checks them. It knows nothing
 // of the proxy or the cluster: targets stay strings here and are resolved by
-// the engine against live roles when a fault starts.
+// the engine against live roles when a fault starts, and the actions ("down",
+// "latency", …) are defined by the engine, which registers each one here
+// (Register) with the check of its own fields.
 package fault
 
 import (
@@ -16,19 +18,47 @@ import (
 	"time"
 )
 
-// Actions.
-const (
-	ActionDown     = "down"
-	ActionHang     = "hang"
-	ActionLatency  = "latency"
-	ActionReset    = "reset"
-	ActionError    = "error"
-	ActionFailover = "failover"
-	ActionMigrate  = "migrate"
-)
+// Kind is one action as users write it: its name in a fault's "action"
+// field and the check of the fields it reads. The chaos engine defines every
+// action (one small type per action) and registers its Kind here, so that
+// Validate knows them wherever faults are read: the API, the CLI, the config
+// file and plans.
+type Kind interface {
+	Name() string
+	// Check returns the problems of the fields this action reads (Validate
+	// checks the fields every fault has).
+	Check(s *Spec) Errors
+}
 
-// Actions lists every action.
-var Actions = []string{ActionDown, ActionHang, ActionLatency, ActionReset, ActionError, ActionFailover, ActionMigrate}
+// Summarizer is a Kind that shows a fault with its main parameter
+// ("error MISCONF", "latency 100ms±50ms"); other kinds show their name.
+type Summarizer interface {
+	Summary(s *Spec) string
+}
+
+// Actions lists the name of every registered action, in registration order.
+var Actions []string
+
+var kinds = map[string]Kind{}
+
+// Register makes an action known to Validate. It panics if the name is taken.
+func Register(k Kind) {
+	name := k.Name()
+	if _, dup := kinds[name]; dup {
+		panic("fault: action " + name + " registered twice")
+	}
+	kinds[name] = k
+	Actions = append(Actions, name)
+}
+
+// Summary is the fault's action with its main parameter: "error MISCONF",
+// "latency 100ms±50ms", "down".
+func (s *Spec) Summary() string {
+	if k, ok := kinds[s.Action].(Summarizer); ok {
+		return k.Summary(s)
+	}
+	return s.Action
+}
 
 // Redis's error texts (Redis 7 source), by the name used in a fault's "error".
 // MOVED and ASK are completed with the slot and address when injected.
@@ -197,30 +227,12 @@ func (s *Spec) Validate(l Limits) error {
 		errs = append(errs, &FieldError{Field: field, Reason: fmt.Sprintf(format, a...)})
 	}
 	s.Action = strings.ToLower(strings.TrimSpace(s.Action))
-	switch s.Action {
-	case "":
+	if s.Action == "" {
 		bad("action", "required: one of %s", strings.Join(Actions, ", "))
-	case ActionDown, ActionHang, ActionFailover:
-	case ActionLatency:
-		if s.Latency <= 0 && s.Jitter <= 0 {
-			bad("latency", "a latency fault needs latency and/or jitter above zero")
-		}
-	case ActionReset:
-		if s.After < 0 {
-			bad("after", "must be 0 or more")
-		}
-	case ActionError:
-		if s.Error == "" {
-			bad("error", "required for action error: one of %s, or a custom \"PREFIX message\"", strings.Join(ErrorNames(), ", "))
-		} else if _, err := s.ErrorText(); err != nil {
-			bad("error", "%v", err)
-		}
-	case ActionMigrate:
-		if s.To == "" {
-			bad("to", "required for action migrate: the master that receives the slots")
-		}
-	default:
+	} else if k, ok := kinds[s.Action]; !ok {
 		bad("action", "unknown action %q: want one of %s", s.Action, strings.Join(Actions, ", "))
+	} else {
+		errs = append(errs, k.Check(s)...)
 	}
 	if s.Latency < 0 {
 		bad("latency", "must not be negative")

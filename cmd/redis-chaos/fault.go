@@ -393,22 +393,7 @@ func printFaults(w io.Writer, fs []*chaos.Fault, an announcer, now time.Time) er
 
 // faultAction is the action with its main parameter: "error MISCONF", "latency 100ms±50ms".
 func faultAction(s *fault.Spec) string {
-	a := s.Action
-	switch s.Action {
-	case fault.ActionError:
-		a += " " + s.ErrorName()
-	case fault.ActionLatency:
-		a += " " + s.Latency.D().String()
-		if s.Jitter > 0 {
-			a += "±" + s.Jitter.D().String()
-		}
-	case fault.ActionReset:
-		if s.After > 0 {
-			a += " after " + strconv.Itoa(s.After)
-		}
-	case fault.ActionMigrate:
-		a += " to " + s.To
-	}
+	a := s.Summary()
 	if s.Mode == "real" {
 		a += " (real)"
 	}

@@ -122,7 +122,7 @@ type runtime struct {
 
 // startProxy starts the proxy, the chaos engine and the API. real performs
 // real-mode faults (nil: simulate only).
-func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.Real) (*runtime, error) {
+func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.RealCluster) (*runtime, error) {
 	log := newLogger(v, logOutput)
 	thresholds, err := checkerThresholds(v)
 	if err != nil {

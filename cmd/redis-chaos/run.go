@@ -19,8 +19,8 @@ import (
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/checker"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
-	"github.com/redis-chaos/redis-chaos/chaos/real"
 	"github.com/redis-chaos/redis-chaos/chaos/report"
+	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/provision"
 )
 
@@ -202,7 +202,7 @@ func runRun(cmd *cobra.Command, v *viper.Viper, args []string) error {
 
 	// The cluster: provisioned here (stopped on every way out), or --upstream.
 	seeds := o.upstream
-	var realFaults chaos.Real
+	var realFaults chaos.RealCluster
 	if len(seeds) == 0 {
 		cfg, err := clusterConfig(v)
 		if err != nil {
@@ -233,7 +233,7 @@ func runRun(cmd *cobra.Command, v *viper.Viper, args []string) error {
 			fmt.Fprintln(stderr, "redis-chaos: cluster stopped")
 		}()
 		seeds = cl.Addrs()
-		realFaults = real.New(cl)
+		realFaults = stack.RealCluster(cl)
 	}
 	rt, err := startProxy(ctx, v, seeds, realFaults)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/redis-chaos/redis-chaos/chaos/api"
-	"github.com/redis-chaos/redis-chaos/chaos/real"
+	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/provision"
 )
 
@@ -99,7 +99,7 @@ func runUp(ctx context.Context, v *viper.Viper, cmd *cobra.Command) error {
 		}
 		fmt.Fprintln(out, "cluster stopped")
 	}()
-	rt, err := startProxy(ctx, v, cl.Addrs(), real.New(cl))
+	rt, err := startProxy(ctx, v, cl.Addrs(), stack.RealCluster(cl))
 	if err != nil {
 		return err
 	}

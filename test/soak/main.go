@@ -409,17 +409,17 @@ func (s *soak) extend(until time.Time) { extend(&s.faultUntil, until) }
 // extendFor opens the window of the nodes a fault can affect.
 func (s *soak) extendFor(spec fault.Spec, until time.Time) {
 	switch spec.Action {
-	case fault.ActionDown, fault.ActionHang, fault.ActionFailover, fault.ActionMigrate:
-		// A node down or hung fails in the virtual cluster (CLUSTERDOWN
-		// everywhere, then a failover).
-		s.extend(until)
-		return
+	case "latency", "error", "reset":
+		// These act on their node's connections only.
+		a, ok := s.proxy.Announced(spec.Target)
+		if w := s.nodeUntil[a]; ok && w != nil {
+			extend(w, until)
+			return
+		}
 	}
-	a, ok := s.proxy.Announced(spec.Target)
-	if w := s.nodeUntil[a]; ok && w != nil {
-		extend(w, until)
-		return
-	}
+	// Other actions change the virtual cluster: a node down or hung fails
+	// (CLUSTERDOWN everywhere, then a failover), a failover or a migration
+	// redirects clients.
 	s.extend(until)
 }
 
@@ -517,21 +517,21 @@ func (s *soak) randomSpec(rnd *rand.Rand) fault.Spec {
 		TTL:    fault.Duration(time.Duration(200+rnd.IntN(1800)) * time.Millisecond),
 	}
 	switch spec.Action {
-	case fault.ActionLatency:
+	case "latency":
 		spec.Latency = fault.Duration(time.Duration(rnd.IntN(100)) * time.Millisecond)
 		spec.Jitter = fault.Duration(time.Duration(rnd.IntN(50)) * time.Millisecond)
-	case fault.ActionError:
+	case "error":
 		names := fault.ErrorNames()
 		spec.Error = names[rnd.IntN(len(names))]
 		spec.Match.Probability = 0.05 + rnd.Float64()*0.5
-	case fault.ActionReset:
+	case "reset":
 		spec.After = rnd.IntN(50)
 		spec.Match.Probability = 0.01 + rnd.Float64()*0.1
-	case fault.ActionFailover:
+	case "failover":
 		if len(masters) > 0 {
 			spec.Target = masters[rnd.IntN(len(masters))]
 		}
-	case fault.ActionMigrate:
+	case "migrate":
 		if len(masters) > 1 {
 			i := rnd.IntN(len(masters))
 			j := (i + 1 + rnd.IntN(len(masters)-1)) % len(masters)
