@@ -77,6 +77,9 @@ type Cluster struct {
 	stopped    bool
 	misconf    map[int]misconfSaved // by node index
 	migrations map[int]Migration    // by slot
+	partition  *Partition           // the partition this value made, while in place
+	foreign    *partitionRecord     // a partition the state file records, made by another process
+	busMoved   bool                 // the cluster bus went through relays once: nodes.conf may hold their ports
 }
 
 // state is the JSON of StateFile.
@@ -95,6 +98,8 @@ type state struct {
 	Nodes       []Node               `json:"nodes"`
 	Misconf     map[int]misconfSaved `json:"misconf,omitempty"`
 	Migrations  []Migration          `json:"migrations,omitempty"`
+	Partition   *partitionRecord     `json:"partition,omitempty"`
+	BusMoved    bool                 `json:"bus_moved,omitempty"`
 }
 
 // marker is the JSON of MarkerFile.
@@ -319,6 +324,8 @@ func OpenConfig(cfg Config) (*Cluster, error) {
 		log:         full.Logger,
 		misconf:     st.Misconf,
 		migrations:  map[int]Migration{},
+		foreign:     st.Partition,
+		busMoved:    st.BusMoved,
 	}
 	if c.misconf == nil {
 		c.misconf = map[int]misconfSaved{}
@@ -374,6 +381,11 @@ func (c *Cluster) saveState() error {
 		Temp:        c.temp,
 		Username:    c.cfg.Username,
 		Misconf:     c.misconf,
+		Partition:   c.foreign,
+		BusMoved:    c.busMoved,
+	}
+	if c.partition != nil && c.partition.rec != nil {
+		st.Partition = c.partition.record()
 	}
 	for _, n := range c.nodes {
 		st.Nodes = append(st.Nodes, n.Node)
@@ -545,6 +557,13 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	wg.Wait()
 	c.wg.Wait()
 	c.mu.Lock()
+	p := c.partition
+	c.partition, c.foreign = nil, nil // no node left to partition
+	c.mu.Unlock()
+	if p != nil && p.relays != nil {
+		p.release()
+	}
+	c.mu.Lock()
 	for _, n := range nodes {
 		if n.client != nil {
 			_ = n.client.Close()
@@ -604,11 +623,20 @@ func (c *Cluster) clearProc(n *node, p *proc) {
 }
 
 // Close releases the Cluster's connections without stopping the nodes (for a
-// daemonised cluster, or one attached with Open).
+// daemonised cluster, or one attached with Open). A partition this value made
+// is healed first: its relays carry the cluster bus and close with it.
 func (c *Cluster) Close() error {
+	var err error
+	c.mu.Lock()
+	p := c.partition
+	c.mu.Unlock()
+	if p != nil && p.relays != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*c.actionTimeout())
+		_, err = p.Heal(ctx)
+		cancel()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var err error
 	for _, n := range c.nodes {
 		if n.client != nil {
 			err = errors.Join(err, n.client.Close())

@@ -44,6 +44,24 @@
 // Nodes get cluster-allow-replica-migration no, so replicas stay in their shard;
 // ExtraConfig can override this and every other line.
 //
+// # Partitions
+//
+// Partition cuts the cluster into sides that no longer hear each other, as on a
+// cut network, without privileges: while it is in place each node announces the
+// port of a relay in this process as its cluster bus port, and the relays
+// forward nothing (and close nothing) between nodes on different sides, so
+// node-timeout detects the silence as Redis detects a real cut; replicas whose
+// master is on the other side cannot sync. Heal undoes all of it and reports
+// which masters lost their slots (and with them the writes they acknowledged
+// after the cut):
+//
+//	p, err := c.Partition(ctx, []int{0}) // isolate node 0 (master of shard 0)
+//	// ... node 0 accepts writes until node-timeout; the others promote node 3 or 4 ...
+//	h, err := p.Heal(ctx) // h.Demoted == [0]: its writes after h.Start are gone
+//
+// The state file records a partition in place, so that RevertAll (from any
+// process) undoes one left behind by a process that died.
+//
 // # Processes
 //
 // Each redis-server runs in its own process group and is always waited for. With

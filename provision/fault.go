@@ -155,6 +155,9 @@ func (c *Cluster) Restart(ctx context.Context, i int) error {
 	if err := c.waitUp(ctx, n); err != nil {
 		return err
 	}
+	if err := c.rejoin(ctx, n); err != nil {
+		return err
+	}
 	if err := c.waitRejoined(ctx, n); err != nil {
 		return err
 	}

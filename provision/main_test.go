@@ -22,6 +22,9 @@ import (
 const testNodeTimeout = 1500 * time.Millisecond
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(partitionHelperEnv); dir != "" {
+		os.Exit(partitionHelper(dir))
+	}
 	code := m.Run()
 	if !stopShared() {
 		code = 1

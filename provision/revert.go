@@ -8,7 +8,8 @@ import (
 )
 
 // RevertAll undoes every fault action, back to the provisioned layout: it resumes
-// paused nodes, restarts stopped or killed ones, clears MISCONF, fails provisioned
+// paused nodes, heals a partition (or undoes one left by a process that died),
+// restarts stopped or killed ones, clears MISCONF, fails provisioned
 // masters back over (so each shard's master is the one Start made it), returns migrated
 // slots to their first owner, and waits until the cluster is healthy. It keeps going
 // after an error and returns all of them.
@@ -23,7 +24,17 @@ func (c *Cluster) RevertAll(ctx context.Context) error {
 			errs = append(errs, c.Resume(ctx, n.Index))
 		}
 	}
-	// 2. Stopped and killed nodes.
+	// 2. A partition: healed (this value's), or undone (one left by a process
+	// that is gone).
+	c.mu.Lock()
+	p := c.partition
+	c.mu.Unlock()
+	if p != nil && p.relays != nil {
+		_, err := p.Heal(ctx)
+		errs = append(errs, err)
+	}
+	errs = append(errs, c.healLeftover(ctx))
+	// 3. Stopped and killed nodes.
 	var dead []*node
 	for _, n := range nodes {
 		if !c.Running(n.Index) {
@@ -34,15 +45,15 @@ func (c *Cluster) RevertAll(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err // nothing more can be done without every node
 	}
-	// 3. MISCONF first: replicas cannot sync from a master in MISCONF.
+	// 4. MISCONF first: replicas cannot sync from a master in MISCONF.
 	for _, n := range nodes {
 		errs = append(errs, c.ClearMisconf(ctx, n.Index))
 	}
-	// 4. Wait until the nodes agree (slots may still be migrating).
+	// 5. Wait until the nodes agree (slots may still be migrating).
 	if err := c.waitSettled(ctx); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	// 5. Roles as provisioned.
+	// 6. Roles as provisioned.
 	for _, n := range nodes {
 		if n.Role != RoleMaster {
 			continue
@@ -54,7 +65,7 @@ func (c *Cluster) RevertAll(ctx context.Context) error {
 			}
 		}
 	}
-	// 6. Slot migrations.
+	// 7. Slot migrations.
 	for _, m := range c.Migrations() {
 		errs = append(errs, c.revertMigration(ctx, m))
 	}
