@@ -462,7 +462,10 @@ func (k *Checker) activeFaults(t time.Time) []FaultWindow {
 	return k.faultsCache
 }
 
-// faultedNodes returns the nodes touched by faults at t.
+// faultedNodes returns the nodes touched by faults at t: those of the
+// FaultSource, or without one, the nodes that showed signs of a fault. (With
+// a FaultSource, replies the virtual cluster rewrites and connections it
+// routes are no sign of a fault of their node.)
 func (k *Checker) faultedNodes(t time.Time) map[string]bool {
 	out := map[string]bool{}
 	if k.cfg.Faults != nil {
@@ -471,6 +474,7 @@ func (k *Checker) faultedNodes(t time.Time) map[string]bool {
 				out[n] = true
 			}
 		}
+		return out
 	}
 	for n, at := range k.faultSeen {
 		if d := t.Sub(at); d >= -time.Second && d <= 5*time.Second {

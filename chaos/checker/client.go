@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"strings"
 	"time"
 
 	"github.com/redis-chaos/redis-chaos/proxy"
@@ -23,8 +24,31 @@ import (
 // identifying (a refused handshake, a reset) are charged to the IP's only
 // identified client when there is exactly one (the sidecar case), else to the
 // anonymous client.
+//
+// Some libraries name their own internal connections: ioredis's cluster
+// client names its slot refresher "ioredis-cluster(refresher)" (or
+// "ioredis-cluster(refresher):<connectionName>"), and its subscribers alike.
+// Those belong to the application's client, under the name the application
+// gave (or none): otherwise the topology reads of one client would look like
+// another's, and its data connections like a client that never refreshes.
+// The component is kept on the connection.
 
 type clientKey struct{ ip, lib, ver, name string }
+
+// keyName returns the client name a connection name stands for, and the
+// library's component ("refresher") when the library named the connection.
+func keyName(name string) (user, component string) {
+	const ioredis = "ioredis-cluster("
+	if !strings.HasPrefix(name, ioredis) {
+		return name, ""
+	}
+	rest := name[len(ioredis):]
+	i := strings.IndexByte(rest, ')')
+	if i < 0 {
+		return name, ""
+	}
+	return strings.TrimPrefix(rest[i+1:], ":"), rest[:i]
+}
 
 // clientState is what the checker knows of one client.
 type clientState struct {
@@ -54,7 +78,8 @@ type connState struct {
 	ip     string
 	lib    string
 	ver    string
-	name   string
+	name   string // as the connection set it
+	comp   string // the library's component that named it ("refresher"), if any
 	opened time.Time
 
 	owner    *clientState // cached owner(), valid while ownerGen == Checker.clientsGen
@@ -86,7 +111,7 @@ func (k *Checker) connFor(ev *proxy.Event) *connState {
 		cn = &connState{id: ev.Conn.ID, node: ev.Conn.Node, port: ev.Conn.Listen,
 			ip: clientIP(ev.Conn.Client), opened: opened}
 		cn.lib, cn.ver, cn.name = ev.Conn.LibName, ev.Conn.LibVer, ev.Conn.Name
-		c := k.clientFor(clientKey{cn.ip, cn.lib, cn.ver, cn.name}, ev.Time)
+		c := k.clientFor(cn.key(), ev.Time)
 		if c == nil {
 			return nil
 		}
@@ -103,10 +128,17 @@ func (k *Checker) connFor(ev *proxy.Event) *connState {
 	return cn
 }
 
+// key is the client a connection belongs to (and sets cn.comp).
+func (cn *connState) key() clientKey {
+	var name string
+	name, cn.comp = keyName(cn.name)
+	return clientKey{cn.ip, cn.lib, cn.ver, name}
+}
+
 // move re-files a connection under the client its new identity names.
 func (k *Checker) move(cn *connState, ev *proxy.Event) {
 	cn.lib, cn.ver, cn.name = ev.Conn.LibName, ev.Conn.LibVer, ev.Conn.Name
-	to := k.clientFor(clientKey{cn.ip, cn.lib, cn.ver, cn.name}, ev.Time)
+	to := k.clientFor(cn.key(), ev.Time)
 	if to == nil || to == cn.client {
 		return
 	}

@@ -203,6 +203,12 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 		rs.moved = map[int]*redirect{}
 	}
 	r := rs.moved[slot]
+	if r != nil && r.from == cn.node && r.to == to && ev.Time.Before(r.at) {
+		// Sent before the previous MOVED for the slot reached the client:
+		// one burst of a pipelined queue (or of concurrent callers), not
+		// the same MOVED again. Each is followed on its own.
+		return
+	}
 	if r == nil || r.from != cn.node || r.to != to {
 		evictOldest(rs.moved, k.lim.MaxSlots, func(r *redirect) time.Time { return r.at })
 		r = &redirect{slot: slot, from: cn.node, to: to, hash: ev.Hash, at: done, ev: e, count: 1, first: done,
@@ -422,13 +428,39 @@ func (k *Checker) unknownOutcome(c *clientState, cn *connState, ev *proxy.Event,
 	rs.pending[ev.Hash] = &pendingCmd{conn: cn.id, sent: ev.Time, at: at, ev: k.evidence(ev, note)}
 }
 
-// checkResend flags ev if it repeats a command whose outcome was unknown.
+// Resends the unsafe-retry rule tells from other sends of an identical
+// command: a copy on the same connection at least sameConnResend after the
+// first (a pipeline's identical commands go out together), and a copy sent
+// at least stuckResend after a first that was still outstanding (identical
+// commands of concurrent callers, a counter's INCRs, are answered long
+// before).
+const (
+	sameConnResend = 100 * time.Millisecond
+	stuckResend    = 500 * time.Millisecond
+)
+
+// unknownSince is when a command's outcome stopped being unknown to the
+// client: while its connection is held by a hang, it still is.
+func (k *Checker) unknownSince(p *pendingCmd, now time.Time) time.Time {
+	if x := k.conns[p.conn]; x != nil && x.rc.held != nil {
+		return now
+	}
+	return p.at
+}
+
+// checkResend flags ev if it repeats a command whose outcome was unknown,
+// whichever connection it comes back on.
 func (k *Checker) checkResend(c *clientState, cn *connState, ev *proxy.Event) bool {
 	rs := &c.rs
-	if p := rs.pending[ev.Hash]; p != nil && p.conn != cn.id && !ev.Time.Before(p.sent) &&
-		ev.Time.Sub(p.at) <= k.th.RetryWindow {
+	if p := rs.pending[ev.Hash]; p != nil && !ev.Time.Before(p.sent) &&
+		ev.Time.Sub(k.unknownSince(p, ev.Time)) <= k.th.RetryWindow &&
+		(p.conn != cn.id || ev.Time.Sub(p.sent) >= sameConnResend) {
 		delete(rs.pending, ev.Hash)
-		k.occur(RuleUnsafeRetry, c, ev.Time, p.ev, k.evidence(ev, "the identical command sent again"))
+		note := "the identical command sent again"
+		if p.conn == cn.id {
+			note += " on the same connection"
+		}
+		k.occur(RuleUnsafeRetry, c, ev.Time, p.ev, k.evidence(ev, note))
 		return true
 	}
 	if a, ok := rs.abandoned[ev.Hash]; ok && a.conn != cn.id && ev.Time.After(a.sent) && ev.Time.Before(a.done) {
@@ -437,6 +469,21 @@ func (k *Checker) checkResend(c *clientState, cn *connState, ev *proxy.Event) bo
 		return true
 	}
 	return false
+}
+
+// checkOvertaken flags ev when an identical command was sent on another
+// connection while ev was stuck (held behind a hang, or delayed): events
+// come in reply order, so the copy can be seen first. Both ran, or may have.
+func (k *Checker) checkOvertaken(c *clientState, cn *connState, ev *proxy.Event, done time.Time) bool {
+	rs := &c.rs
+	r, ok := rs.recent[ev.Hash]
+	if !ok || r.conn == cn.id || r.sent.Sub(ev.Time) < stuckResend || (ev.Reply != 0 && !r.sent.Before(done)) {
+		return false
+	}
+	delete(rs.recent, ev.Hash)
+	first := k.evidence(ev, "still outstanding when the client sent it again")
+	k.occur(RuleUnsafeRetry, c, r.sent, first, r.ev)
+	return true
 }
 
 func (k *Checker) ruleUnsafeRetry(c *clientState, cn *connState, ev *proxy.Event, done time.Time, f cmdFlag) {
@@ -449,17 +496,20 @@ func (k *Checker) ruleUnsafeRetry(c *clientState, cn *connState, ev *proxy.Event
 		if ev.Latency == 0 {
 			at = ev.Time
 		}
-		k.unknownOutcome(c, cn, ev, at, "no reply: "+trimNoReply(ev.Reason))
+		if !k.checkOvertaken(c, cn, ev, done) {
+			k.unknownOutcome(c, cn, ev, at, "no reply: "+trimNoReply(ev.Reason))
+		}
 		return
 	}
-	if p := rs.pending[ev.Hash]; p != nil && p.conn == cn.id {
+	if p := rs.pending[ev.Hash]; p != nil && p.conn == cn.id && ev.Time.Equal(p.sent) {
 		delete(rs.pending, ev.Hash) // answered after all (a hang ended)
 	}
 	sc := sentCmd{conn: cn.id, hash: ev.Hash, sent: ev.Time, done: done, ev: k.evidence(ev, "")}
-	if !k.checkResend(c, cn, ev) {
+	if !k.checkResend(c, cn, ev) && !k.checkOvertaken(c, cn, ev, done) {
 		// A resend while the first is still in flight is found when the
-		// first's connection closes (ruleAbandoned). Events arrive in reply
-		// order, so keep the latest send, not the latest event.
+		// first's reply is seen (checkOvertaken), or its connection closes
+		// (ruleAbandoned). Events arrive in reply order, so keep the latest
+		// send, not the latest event.
 		if rs.recent == nil {
 			rs.recent = map[uint64]sentCmd{}
 		}
@@ -713,19 +763,27 @@ func (k *Checker) ruleRestartClose(c *clientState, cn *connState, ev *proxy.Even
 	}
 }
 
+// ruleRestartBurst looks for the new instance after a mass close: a
+// connection's first command (whatever the library sends first: HELLO,
+// CLIENT SETINFO, CLUSTER SLOTS, INFO, or a data command), or a handshake or
+// topology read, on a connection opened with the mass close or after it.
+// A connection that has not named its client yet is charged to its owner.
 func (k *Checker) ruleRestartBurst(c *clientState, cn *connState, ev *proxy.Event) {
-	r := c.rs.restart
-	if !topologyRead(ev) && ev.Command != "HELLO" && !(ev.Command == "CLIENT" && ev.Sub == "SETINFO") {
+	if cn.cmds != 1 && !topologyRead(ev) && ev.Command != "HELLO" && !(ev.Command == "CLIENT" && ev.Sub == "SETINFO") {
 		return
 	}
+	c = k.owner(cn)
+	r := c.rs.restart
 	// A fresh connection: opened with the mass close or after it (the new
 	// instance can connect before the proxy has seen every old socket end).
 	if r == nil || cn.opened.Before(r.first.Add(-k.th.RestartWindow/4)) || ev.Time.Sub(r.at) > k.th.RestartHandshake {
-		c.rs.handshake = &handshakeSeen{opened: cn.opened, ev: k.evidence(ev, "fresh handshake after the mass close")}
+		if hs := c.rs.handshake; hs == nil || !cn.opened.Before(hs.opened) {
+			c.rs.handshake = &handshakeSeen{opened: cn.opened, ev: k.evidence(ev, "fresh connection after the mass close")}
+		}
 		return
 	}
 	c.rs.restart = nil
-	k.occur(RuleRestartOnSingleFault, c, ev.Time, append(r.evs, k.evidence(ev, "fresh handshake after the mass close"))...)
+	k.occur(RuleRestartOnSingleFault, c, ev.Time, append(r.evs, k.evidence(ev, "fresh connection after the mass close"))...)
 }
 
 // --- full-coverage-required

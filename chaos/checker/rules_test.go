@@ -323,6 +323,60 @@ func TestUnsafeRetry(t *testing.T) {
 		a.close("client closed")
 		s.want(RuleUnsafeRetry, 1)
 	})
+	t.Run("held longer than the retry window", func(t *testing.T) {
+		// The copy comes 5.2s after the first was held, on the promoted
+		// replica: the first is still held, so its outcome is still unknown.
+		s := newSim(t, nil)
+		a := s.conn(0, "ioredis", "5", "")
+		a.held("INCR", "k1")
+		s.advance(5234 * time.Millisecond)
+		b := s.conn(3, "ioredis", "5", "")
+		b.do(cmdSpec{name: "INCR", key: "k1", reply: ':', raw: "INCR  k1"})
+		s.want(RuleUnsafeRetry, 1)
+	})
+	t.Run("pipelined behind a hang, seen after the copy", func(t *testing.T) {
+		// INCR k2 was pipelined behind the held INCR k1: the proxy reports
+		// it only when the hang ends, after the copy the client sent on
+		// another connection meanwhile.
+		s := newSim(t, nil)
+		a := s.conn(0, "ioredis", "5", "")
+		start := s.now
+		a.held("INCR", "k1")
+		s.advance(5 * time.Second)
+		b := s.conn(3, "ioredis", "5", "")
+		b.do(cmdSpec{name: "INCR", key: "k2", reply: ':'})
+		s.advance(5 * time.Second) // the hang ends: a's queue is answered
+		s.now = start
+		a.do(cmdSpec{name: "INCR", key: "k1", reply: ':', lat: 10 * time.Second, raw: "INCR  k1"})
+		a.do(cmdSpec{name: "INCR", key: "k2", reply: ':', lat: 10 * time.Second, queued: 1})
+		f := s.want(RuleUnsafeRetry, 1)
+		if f.Evidence[0].Key != "k2" || f.Evidence[0].Conn != a.info.ID || f.Evidence[1].Conn != b.info.ID {
+			t.Fatalf("evidence %+v", f.Evidence)
+		}
+	})
+	t.Run("resent on the same connection", func(t *testing.T) {
+		// A command timeout that keeps the connection (ioredis's
+		// commandTimeout): the copy queues behind the first.
+		s := newSim(t, nil)
+		a := s.conn(0, "ioredis", "5", "")
+		a.held("INCR", "k3")
+		s.advance(time.Second)
+		a.held("INCR", "k3")
+		s.want(RuleUnsafeRetry, 1)
+	})
+	t.Run("concurrent counters", func(t *testing.T) {
+		// Many callers increment one counter: identical commands, answered
+		// at once, even under latency.
+		s := newSim(t, nil)
+		a, b := s.conn(0, "", "", ""), s.conn(0, "", "", "")
+		for i := 0; i < 50; i++ {
+			a.do(cmdSpec{name: "INCR", key: "views", reply: ':', lat: 150 * time.Millisecond})
+			s.advance(30 * time.Millisecond)
+			b.do(cmdSpec{name: "INCR", key: "views", reply: ':', lat: 150 * time.Millisecond})
+			a.do(cmdSpec{name: "INCR", key: "views", reply: ':', lat: 150 * time.Millisecond, queued: 1})
+		}
+		s.only()
+	})
 	t.Run("safe errors and idempotent commands", func(t *testing.T) {
 		s := newSim(t, nil)
 		a := s.conn(0, "", "", "")

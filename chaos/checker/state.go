@@ -166,7 +166,7 @@ func (rs *ruleState) expire(k *Checker, now time.Time) {
 		}
 	}
 	for h, p := range rs.pending {
-		if now.Sub(p.at) > th.RetryWindow {
+		if now.Sub(k.unknownSince(p, now)) > th.RetryWindow {
 			delete(rs.pending, h)
 		}
 	}
