@@ -212,6 +212,12 @@ type Config struct {
 
 	Faults FaultSource // active faults; nil infers them from fault-decided events and proxy-side closes
 	Nodes  NodeSource  // roles and ports; nil learns ports from events and roles from READONLY+MOVED
+	// FullCoverage reports the cluster's cluster-require-full-coverage:
+	// when yes, a shard without a live node takes the whole cluster down
+	// and no client can serve the other shards (full-coverage-required
+	// does not apply). Nil: inferred from the replies (CLUSTERDOWN from a
+	// node whose shard is up).
+	FullCoverage func() bool
 
 	Tick       time.Duration    // how often time-based rules are evaluated; if zero, 250ms
 	Now        func() time.Time // clock of the time-based rules; if nil, time.Now

@@ -218,6 +218,14 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 		return
 	}
 	// The same MOVED again.
+	if cn.dataCmds == 1 && cn.opened.After(r.at) {
+		// The first command of a connection opened since: a new process
+		// without a slot map yet (a command-line tool run once per command,
+		// a new instance), not a map that was not updated.
+		r.followed, r.reported, r.hash, r.at, r.ev = false, false, ev.Hash, done, e
+		k.watch(rs, r)
+		return
+	}
 	if !r.followed {
 		if to != "" && !r.reported && !rs.followedAny && !k.nodeDown(to, done) {
 			e.Note = "the same MOVED again, never followed"
@@ -555,8 +563,18 @@ func trimNoReply(reason string) string {
 
 // --- health-check-fanout
 
+// keepaliveIdle: a PING on a connection that was idle this long is the
+// library's keepalive (rueidis pings every connection that received nothing
+// for a second; redis-py's health_check_interval pings a connection idle
+// longer than the interval before using it), not an application's probe of
+// the node.
+const keepaliveIdle = 900 * time.Millisecond
+
 func (k *Checker) ruleProbe(c *clientState, cn *connState, ev *proxy.Event, f cmdFlag) {
 	if f&fProbe == 0 {
+		return
+	}
+	if ev.Command == "PING" && !cn.rc.lastCmd.IsZero() && ev.Time.Sub(cn.rc.lastCmd) >= keepaliveIdle {
 		return
 	}
 	rs := &c.rs
@@ -794,11 +812,15 @@ type uncoveredState struct {
 	active       bool
 	since        time.Time
 	lastNotServe time.Time // last "CLUSTERDOWN Hash slot not served"
+	lastDown     time.Time // last other CLUSTERDOWN: the whole cluster is down (full coverage required)
 	why          string
 }
 
 func (u *uncoveredState) update(k *Checker, now time.Time) {
-	why := k.partialOutage(now)
+	why := ""
+	if k.cfg.FullCoverage == nil || !k.cfg.FullCoverage() {
+		why = k.partialOutage(now)
+	}
 	if why == "" && !u.lastNotServe.IsZero() && now.Sub(u.lastNotServe) < 2*time.Second {
 		why = "CLUSTERDOWN Hash slot not served"
 	}
@@ -874,9 +896,28 @@ func (k *Checker) partialOutage(now time.Time) string {
 }
 
 func (k *Checker) ruleCoverageActivity(c *clientState, ev *proxy.Event) {
-	if ev.Reply == '-' && hasPrefix(ev.Err, "CLUSTERDOWN Hash slot not served") && ev.Time.After(k.uncovered.lastNotServe) {
-		k.uncovered.lastNotServe = ev.Time
+	if ev.Reply != '-' || !hasPrefix(ev.Err, "CLUSTERDOWN") {
+		return
 	}
+	u := &k.uncovered
+	switch {
+	case hasPrefix(ev.Err, "CLUSTERDOWN Hash slot not served"):
+		if ev.Time.After(u.lastNotServe) {
+			u.lastNotServe = ev.Time
+		}
+	case ev.Time.After(u.lastDown):
+		u.lastDown = ev.Time
+	}
+}
+
+// fullCoverage reports whether the cluster requires full coverage: from
+// Config.FullCoverage, else from a CLUSTERDOWN other than "Hash slot not
+// served" since t (the live shards refuse too).
+func (k *Checker) fullCoverage(t time.Time) bool {
+	if k.cfg.FullCoverage != nil {
+		return k.cfg.FullCoverage()
+	}
+	return !k.uncovered.lastDown.Before(t)
 }
 
 func (k *Checker) tickCoverage(c *clientState, now time.Time) {
@@ -892,7 +933,8 @@ func (k *Checker) tickCoverage(c *clientState, now time.Time) {
 	if c.rs.dataOK != nil {
 		after = c.rs.dataOK.count(now)
 	}
-	if cand.before < k.th.CoverageMinCommands || after > 0 || (c.rs.topoSince == 0 && c.rs.closesSince == 0) {
+	if cand.before < k.th.CoverageMinCommands || after > 0 || (c.rs.topoSince == 0 && c.rs.closesSince == 0) ||
+		k.fullCoverage(cand.at) {
 		return
 	}
 	note := "no data command for " + k.th.CoverageWindow.String() + " (" + itoa(cand.before) + " in the window before)"

@@ -38,6 +38,24 @@ func TestMovedIgnored(t *testing.T) {
 			t.Fatalf("go-redis client: want the go-redis remedy only, got %q %v", f.Remedy, f.Remedies)
 		}
 	})
+	t.Run("a pipelined burst, each followed", func(t *testing.T) {
+		// A cluster client's queue of commands for one slot, written
+		// together: their MOVED replies come in one burst, before the
+		// client could learn from the first. Then it follows each.
+		s := newSim(t, nil)
+		a, b := s.conn(0, "node-redis", "4.7.0", ""), s.conn(1, "node-redis", "4.7.0", "")
+		slot := slotOf("foo")
+		for i := 0; i < 20; i++ {
+			a.do(cmdSpec{name: "GET", key: "foo", reply: '-', err: moved(slot, 7002), lat: 2 * time.Millisecond, queued: i,
+				raw: "GET foo " + itoa(i)})
+		}
+		s.advance(3 * time.Millisecond)
+		for i := 0; i < 20; i++ {
+			b.do(cmdSpec{name: "GET", key: "foo", reply: '$', queued: i, raw: "GET foo " + itoa(i)})
+		}
+		s.advance(5 * time.Second)
+		s.only()
+	})
 	t.Run("followed", func(t *testing.T) {
 		s := newSim(t, nil)
 		a, b := s.conn(0, "x", "1", ""), s.conn(1, "x", "1", "")
@@ -105,6 +123,39 @@ func TestStaleSlotMap(t *testing.T) {
 			s.advance(time.Second)
 		}
 		s.only()
+	})
+	t.Run("one process per command", func(t *testing.T) {
+		// redis-cli -c in a loop: each run connects, gets MOVED, follows
+		// it and exits. No slot map to keep up to date.
+		s := newSim(t, nil)
+		for i := 0; i < 6; i++ {
+			a := s.conn(0, "", "", "")
+			a.do(cmdSpec{name: "GET", key: "k{x}", reply: '-', err: moved(slotOf("k{x}"), 7002)})
+			a.close("client closed")
+			b := s.conn(1, "", "", "")
+			b.ok("GET", "k{x}")
+			b.close("client closed")
+			s.advance(300 * time.Millisecond)
+		}
+		s.only()
+	})
+	t.Run("refresher on its own connection", func(t *testing.T) {
+		// ioredis reads the topology on a connection of its own, named by
+		// the library: its reads are the data connections' client's.
+		s := newSim(t, nil)
+		a, b := s.conn(0, "ioredis", "5.11.1", ""), s.conn(1, "ioredis", "5.11.1", "")
+		r := s.conn(4, "ioredis", "5.11.1", "ioredis-cluster(refresher)")
+		for i := 0; i < 4; i++ {
+			key := "k" + itoa(i) + "{x}"
+			a.do(cmdSpec{name: "GET", key: key, reply: '-', err: moved(slotOf(key), 7002)})
+			b.ok("GET", key)
+			r.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+			s.advance(time.Second)
+		}
+		s.only()
+		if cs := s.k.Clients(); len(cs) != 1 || cs[0].Name != "" || cs[0].Connects != 3 {
+			t.Fatalf("clients %+v", cs)
+		}
 	})
 }
 
@@ -413,6 +464,39 @@ func TestHealthCheckFanout(t *testing.T) {
 		s2.advance(500 * time.Millisecond)
 	}
 	s2.only()
+
+	// A keepalive: every idle connection (here a replica's, the masters'
+	// being busy) pings once a second. Not a health check.
+	s3 := newSim(t, nil)
+	conns = nil
+	for i := range s3.nodes {
+		conns = append(conns, s3.conn(i, "rueidis", "1.0.80", ""))
+	}
+	for r := 0; r < 40; r++ {
+		for i, c := range conns {
+			if i < 3 {
+				c.ok("GET", "k")
+			} else if r%4 == 0 {
+				c.ok("PING", "")
+			}
+		}
+		s3.advance(250 * time.Millisecond)
+	}
+	s3.only()
+
+	// The same PINGs every 250 ms on every node: a health check.
+	s4 := newSim(t, nil)
+	conns = nil
+	for i := range s4.nodes {
+		conns = append(conns, s4.conn(i, "go-redis", "9", ""))
+	}
+	for r := 0; r < 40; r++ {
+		for _, c := range conns {
+			c.ok("PING", "")
+		}
+		s4.advance(250 * time.Millisecond)
+	}
+	s4.want(RuleHealthCheckFanout, 1)
 }
 
 func TestRestartOnSingleFault(t *testing.T) {
@@ -446,8 +530,8 @@ func TestRestartOnSingleFault(t *testing.T) {
 }
 
 func TestFullCoverageRequired(t *testing.T) {
-	run := func(t *testing.T, keepServing bool) *sim {
-		s := newSim(t, nil)
+	run := func(t *testing.T, keepServing bool, tweak func(*Config)) *sim {
+		s := newSim(t, tweak)
 		a, b := s.conn(0, "redis-py", "5", ""), s.conn(1, "redis-py", "5", "")
 		for i := 0; i < 20; i++ {
 			a.ok("GET", "a"+itoa(i))
@@ -469,11 +553,36 @@ func TestFullCoverageRequired(t *testing.T) {
 		s.tick()
 		return s
 	}
-	f := run(t, false).want(RuleFullCoverage, 1)
+	f := run(t, false, nil).want(RuleFullCoverage, 1)
 	if !strings.Contains(f.Remedy, "require_full_coverage=False") {
 		t.Fatalf("remedy %q", f.Remedy)
 	}
-	run(t, true).only()
+	run(t, true, nil).only()
+	// cluster-require-full-coverage yes: every shard answers CLUSTERDOWN,
+	// no client can serve any slot; not the client's doing.
+	run(t, false, func(c *Config) { c.FullCoverage = func() bool { return true } }).only(RuleTopologyRefreshStorm)
+
+	// Without the setting, the replies tell: the live shard answers
+	// "CLUSTERDOWN The cluster is down".
+	s := newSim(t, nil)
+	a, b := s.conn(0, "redis-py", "5", ""), s.conn(1, "redis-py", "5", "")
+	for i := 0; i < 20; i++ {
+		a.ok("GET", "a"+itoa(i))
+		b.ok("GET", "b"+itoa(i))
+		s.advance(100 * time.Millisecond)
+	}
+	s.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s.nodes[0].Addr, s.nodes[3].Addr}, Start: s.now}}
+	a.close("node down")
+	s.tick()
+	for i := 0; i < 80; i++ {
+		if i < 10 {
+			b.do(cmdSpec{name: "GET", key: "b" + itoa(i), reply: '-', err: "CLUSTERDOWN The cluster is down"})
+		} else {
+			b.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+		}
+		s.advance(100 * time.Millisecond)
+	}
+	s.only(RuleTopologyRefreshStorm)
 }
 
 func TestUnboundedPipeline(t *testing.T) {

@@ -159,7 +159,8 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		return nil, err
 	}
 	nodes := &nodeSource{e: eng}
-	ck := checker.New(checker.Config{Thresholds: thresholds, Faults: engineFaults{eng}, Nodes: nodes, Logger: log, Registerer: reg})
+	ck := checker.New(checker.Config{Thresholds: thresholds, Faults: engineFaults{eng}, Nodes: nodes, Logger: log, Registerer: reg,
+		FullCoverage: func() bool { return eng.Settings().FullCoverage }})
 	srv, err := proxy.New(proxy.Config{
 		Policy:          eng,
 		Observer:        ck,
