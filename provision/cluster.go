@@ -464,7 +464,7 @@ func (c *Cluster) Addrs() []string {
 // Seed returns the address of node 0, a good seed for cluster clients.
 func (c *Cluster) Seed() string { return c.Addrs()[0] }
 
-// Index resolves a node reference: a node address ("127.0.0.1:30002"), a node ID, or
+// Index resolves a node reference: a node address ("127.0.0.1:21002"), a node ID, or
 // a decimal index. Anything that is not a node of this cluster gets ErrNotProvisioned.
 func (c *Cluster) Index(ref string) (int, error) {
 	c.mu.Lock()

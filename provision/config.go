@@ -40,8 +40,12 @@ var (
 
 // Defaults used for zero Config fields.
 const (
-	DefaultHost        = "127.0.0.1"
-	DefaultBasePort    = 30001
+	DefaultHost = "127.0.0.1"
+	// DefaultBasePort puts nodes 0..N on 21001+ and their cluster bus ports on
+	// 31001+: both below Linux's default ephemeral port range (32768-60999),
+	// from which the kernel picks the local ports of outgoing connections, so a
+	// busy machine's connections cannot take a node's port before it starts.
+	DefaultBasePort    = 21001
 	DefaultShards      = 3
 	DefaultReplicas    = 2
 	DefaultNodeTimeout = 2 * time.Second
@@ -53,12 +57,12 @@ const (
 )
 
 // Config describes a cluster to provision. The zero value is a 3-shard cluster with
-// 2 replicas per shard (9 nodes) on 127.0.0.1:30001-30009 in a temporary directory.
+// 2 replicas per shard (9 nodes) on 127.0.0.1:21001-21009 in a temporary directory.
 type Config struct {
 	// Host is the address the nodes bind to and announce. If empty, 127.0.0.1.
 	Host string
 	// BasePort is the port of node 0; node i listens on BasePort+i and uses
-	// BasePort+i+10000 as its cluster bus port. If zero, 30001.
+	// BasePort+i+10000 as its cluster bus port. If zero, DefaultBasePort.
 	BasePort int
 	// Shards is the number of masters. If zero, 3.
 	Shards int

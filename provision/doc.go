@@ -3,7 +3,7 @@
 // failover, MISCONF, slot migration) for the chaos engine's real mode.
 //
 //	c, err := provision.Start(ctx, provision.Config{
-//		BasePort:    30001, // nodes on 30001-30009, cluster bus on 40001-40009
+//		BasePort:    21001, // nodes on 21001-21009, cluster bus on 31001-31009
 //		Shards:      3,
 //		Replicas:    2,
 //		NodeTimeout: 2 * time.Second,
@@ -13,7 +13,7 @@
 //		return err
 //	}
 //	defer c.Stop(context.Background())
-//	fmt.Println("seed:", c.Seed()) // 127.0.0.1:30001
+//	fmt.Println("seed:", c.Seed()) // 127.0.0.1:21001
 //
 //	// Kill the master of shard 0 and wait for its replica to take over.
 //	if err := c.Kill(ctx, 0); err != nil { ... }
@@ -28,15 +28,15 @@
 // Slots are split as redis-cli --cluster create splits them. For the default 3×2:
 //
 //	index  port   shard  role     slots
-//	0      30001  0      master   0-5460
-//	1      30002  1      master   5461-10922
-//	2      30003  2      master   10923-16383
-//	3      30004  0      replica  (of node 0)
-//	4      30005  0      replica  (of node 0)
-//	5      30006  1      replica  (of node 1)
-//	6      30007  1      replica  (of node 1)
-//	7      30008  2      replica  (of node 2)
-//	8      30009  2      replica  (of node 2)
+//	0      21001  0      master   0-5460
+//	1      21002  1      master   5461-10922
+//	2      21003  2      master   10923-16383
+//	3      21004  0      replica  (of node 0)
+//	4      21005  0      replica  (of node 0)
+//	5      21006  1      replica  (of node 1)
+//	6      21007  1      replica  (of node 1)
+//	7      21008  2      replica  (of node 2)
+//	8      21009  2      replica  (of node 2)
 //
 // Start forms the cluster itself (CLUSTER SET-CONFIG-EPOCH, ADDSLOTSRANGE, MEET,
 // REPLICATE) and returns when every node reports cluster_state:ok, all 16384 slots

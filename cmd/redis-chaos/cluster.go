@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -30,6 +32,10 @@ func newClusterCmd() *cobra.Command {
   cluster up       start the nodes in the background and record them under --dir
   cluster status   show each node's live role, shard, slots, link and cluster_state
   cluster down     stop the recorded nodes and remove --dir
+
+status and down find the cluster by --dir (default ` + defaultClusterDir + `) or, given
+--cluster-base-port (and --host) without --dir, by its first node's address, from
+any directory.
 
 Node i listens on --cluster-base-port + i. Nodes 0..shards-1 are the masters of
 shards 0..shards-1; replica j of shard s is node shards + s*replicas + j.`,
@@ -83,6 +89,9 @@ func runClusterUp(ctx context.Context, v *viper.Viper, out, errOut io.Writer) er
 	if err != nil {
 		return err
 	}
+	if err := checkNotRunning(clusterDir(v)); err != nil {
+		return err
+	}
 	if v.GetDuration("node-timeout") <= 0 {
 		return fmt.Errorf("--node-timeout %s: must be positive", v.GetString("node-timeout"))
 	}
@@ -99,8 +108,9 @@ func runClusterUp(ctx context.Context, v *viper.Viper, out, errOut io.Writer) er
 	began := time.Now()
 	c, err := provision.Start(ctx, cfg)
 	if err != nil {
-		return err
+		return withPortsNote(err, cfg)
 	}
+	warnPorts(cfg, cfg.Logger)
 	defer c.Close()
 	fmt.Fprintf(out, "cluster ready in %.1fs (%d nodes, in %s)\n\n", time.Since(began).Seconds(), len(c.Nodes()), c.Dir())
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -117,19 +127,93 @@ func runClusterUp(ctx context.Context, v *viper.Viper, out, errOut io.Writer) er
 	return nil
 }
 
-// openCluster attaches to the cluster recorded in --dir.
-func openCluster(v *viper.Viper, errOut io.Writer) (*provision.Cluster, error) {
+// checkNotRunning fails when dir records a cluster with a node still running:
+// a second cluster up there would otherwise stop at its first port in use.
+func checkNotRunning(dir string) error {
+	c, err := provision.Open(dir)
+	if err != nil {
+		return nil // nothing recorded (or unreadable: Start reports it)
+	}
+	defer c.Close()
+	nodes := c.Nodes()
+	running := 0
+	for _, n := range nodes {
+		if n.PID != 0 {
+			running++
+		}
+	}
+	if running == 0 {
+		return nil
+	}
+	return &runningError{fmt.Sprintf("a cluster is already running in %s (%d of %d nodes up, %s…): "+
+		"see it with redis-chaos cluster status --dir %s, stop it with redis-chaos cluster down --dir %s, "+
+		"or start another one with a different --dir and --cluster-base-port",
+		c.Dir(), running, len(nodes), nodes[0].Addr, dir, dir)}
+}
+
+// runningError is provision.ErrRunning told in the words of the CLI.
+type runningError struct{ msg string }
+
+func (e *runningError) Error() string { return e.msg }
+func (e *runningError) Unwrap() error { return provision.ErrRunning }
+
+// openCluster attaches to the cluster recorded in --dir or, given
+// --cluster-base-port without --dir, to the provisioned cluster whose first
+// node listens on --host:--cluster-base-port (its directory is found through
+// the node: see provision.OpenByAddr).
+func openCluster(ctx context.Context, v *viper.Viper, errOut io.Writer) (*provision.Cluster, error) {
 	dir := clusterDir(v)
-	c, err := provision.OpenConfig(provision.Config{
+	pcfg := provision.Config{
 		Dir:      dir,
 		Username: v.GetString("username"),
 		Password: v.GetString("password"),
 		Logger:   newLogger(v, errOut),
-	})
-	if errors.Is(err, provision.ErrNoState) {
-		return nil, fmt.Errorf("no cluster recorded in %s (start one with: redis-chaos cluster up --dir %s)", dir, dir)
 	}
-	return c, err
+	if !v.IsSet("cluster-base-port") {
+		c, err := provision.OpenConfig(pcfg)
+		if errors.Is(err, provision.ErrNoState) {
+			return nil, fmt.Errorf("no cluster recorded in %s (start one with: redis-chaos cluster up --dir %s; "+
+				"or name a running one by its first port: --cluster-base-port N)", dir, dir)
+		}
+		return c, err
+	}
+	addr := net.JoinHostPort(v.GetString("host"), strconv.Itoa(v.GetInt("cluster-base-port")))
+	if !v.IsSet("dir") {
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			conn.Close()
+			c, err := provision.OpenByAddr(ctx, pcfg, addr)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", addr, err)
+			}
+			return c, checkFirstNode(c, addr)
+		}
+		// Nothing answers there: the recorded cluster, if it is that one,
+		// can still be shown (every node down) or removed.
+	}
+	c, err := provision.OpenConfig(pcfg)
+	if errors.Is(err, provision.ErrNoState) {
+		return nil, fmt.Errorf("no redis-chaos node answers on %s and no cluster is recorded in %s", addr, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, checkFirstNode(c, addr)
+}
+
+// checkFirstNode closes c and fails unless its node 0 listens on addr.
+func checkFirstNode(c *provision.Cluster, addr string) error {
+	if first := c.Nodes()[0].Addr; first != addr {
+		c.Close()
+		return fmt.Errorf("the cluster in %s starts at %s, not %s (--cluster-base-port names the first node's port)", c.Dir(), first, addr)
+	}
+	return nil
+}
+
+// addClusterFindFlags adds the flags that name a running cluster by its address.
+func addClusterFindFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.Int("cluster-base-port", provision.DefaultBasePort, "find the cluster by its first node's port (instead of --dir)")
+	f.String("host", provision.DefaultHost, "with --cluster-base-port: the nodes' IP address")
 }
 
 func newClusterDownCmd() *cobra.Command {
@@ -142,26 +226,27 @@ func newClusterDownCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := openCluster(v, cmd.ErrOrStderr())
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 30*time.Second)
+			defer cancel()
+			c, err := openCluster(ctx, v, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 30*time.Second)
-			defer cancel()
 			if err := c.Stop(ctx); err != nil {
 				return err
 			}
 			if err := c.Remove(); err != nil {
 				return err
 			}
-			if clusterDir(v) == defaultClusterDir {
-				_ = os.Remove(filepath.Dir(defaultClusterDir)) // .redis-chaos, if now empty
+			if parent := filepath.Dir(c.Dir()); filepath.Base(parent) == filepath.Dir(defaultClusterDir) {
+				_ = os.Remove(parent) // .redis-chaos, if now empty
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "cluster stopped (%d nodes), %s removed\n", len(c.Nodes()), c.Dir())
 			return nil
 		},
 	}
 	addClusterDirFlags(cmd)
+	addClusterFindFlags(cmd)
 	return cmd
 }
 
@@ -175,13 +260,13 @@ func newClusterStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := openCluster(v, cmd.ErrOrStderr())
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			c, err := openCluster(ctx, v, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
 			st, err := c.Status(ctx)
 			if err != nil {
 				return err
@@ -197,6 +282,7 @@ func newClusterStatusCmd() *cobra.Command {
 		},
 	}
 	addClusterDirFlags(cmd)
+	addClusterFindFlags(cmd)
 	return cmd
 }
 

@@ -89,9 +89,28 @@ func TestClusterUpStatusDown(t *testing.T) {
 		}
 	}
 
-	out, err = runCLI(t, "cluster", "up", "--dir", dir, "--cluster-base-port", strconv.Itoa(clusterTestBase(t, 2)), "--shards", "1", "--replicas", "1")
-	if !errors.Is(err, provision.ErrRunning) {
-		t.Errorf("second cluster up in the same dir: %v\n%s", err, out)
+	// A second cluster up in the same directory, on the same ports or others,
+	// says a cluster is running there (not that a port is in use).
+	for _, port := range []int{base, clusterTestBase(t, 2)} {
+		out, err = runCLI(t, "cluster", "up", "--dir", dir, "--cluster-base-port", strconv.Itoa(port), "--shards", "1", "--replicas", "1")
+		if !errors.Is(err, provision.ErrRunning) || !strings.Contains(err.Error(), "a cluster is already running in ") ||
+			!strings.Contains(err.Error(), "cluster down --dir "+dir) {
+			t.Errorf("second cluster up in the same dir (port %d): %v\n%s", port, err, out)
+		}
+	}
+
+	// status by port, from any directory: the first node leads to the cluster's.
+	out, err = runCLI(t, "cluster", "status", "--cluster-base-port", strconv.Itoa(base))
+	if err != nil || !strings.Contains(out, "cluster healthy") {
+		t.Errorf("cluster status --cluster-base-port %d: %v\n%s", base, err, out)
+	}
+	if _, err := runCLI(t, "cluster", "status", "--cluster-base-port", strconv.Itoa(base+1)); err == nil ||
+		!strings.Contains(err.Error(), "starts at "+seed) {
+		t.Errorf("status by the second node's port: %v, want the cluster's first port named", err)
+	}
+	if _, err := runCLI(t, "cluster", "status", "--dir", dir, "--cluster-base-port", strconv.Itoa(base+1)); err == nil ||
+		!strings.Contains(err.Error(), "starts at "+seed) {
+		t.Errorf("status --dir with the wrong port: %v, want the cluster's first port named", err)
 	}
 
 	// A killed node makes status fail with exit code 1.
@@ -109,9 +128,9 @@ func TestClusterUpStatusDown(t *testing.T) {
 		t.Errorf("status with a dead node: %v\n%s", err, out)
 	}
 
-	out, err = runCLI(t, "cluster", "down", "--dir", dir, "--log-level", "warn")
+	out, err = runCLI(t, "cluster", "down", "--cluster-base-port", strconv.Itoa(base), "--log-level", "warn")
 	if err != nil {
-		t.Fatalf("cluster down: %v\n%s", err, out)
+		t.Fatalf("cluster down --cluster-base-port: %v\n%s", err, out)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s still exists after down", dir)
@@ -121,6 +140,35 @@ func TestClusterUpStatusDown(t *testing.T) {
 	}
 	if _, err := runCLI(t, "cluster", "status", "--dir", dir); err == nil || !strings.Contains(err.Error(), "no cluster recorded") {
 		t.Errorf("status after down: %v", err)
+	}
+}
+
+// TestClusterFindByPort: status and down by port refuse what is not a
+// cluster this tool provisioned, and say when nothing answers.
+func TestClusterFindByPort(t *testing.T) {
+	base := clusterTestBase(t, 1)
+	out, err := runCLI(t, "cluster", "down", "--cluster-base-port", strconv.Itoa(base))
+	if err == nil || !strings.Contains(err.Error(), "no redis-chaos node answers on 127.0.0.1:"+strconv.Itoa(base)) {
+		t.Errorf("down on a free port: %v\n%s", err, out)
+	}
+	// Something that is not a provisioned node (here, not even Redis) is left alone.
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	out, err = runCLI(t, "cluster", "down", "--cluster-base-port", strconv.Itoa(base))
+	if !errors.Is(err, provision.ErrNotProvisioned) {
+		t.Errorf("down on a port that is not a provisioned node: %v\n%s", err, out)
 	}
 }
 

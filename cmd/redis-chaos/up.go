@@ -76,21 +76,22 @@ func runUp(ctx context.Context, v *viper.Viper, cmd *cobra.Command) error {
 	if _, err := checkerThresholds(v); err != nil { // before the cluster starts
 		return err
 	}
-	if err := cfg.CheckPorts(); err != nil {
+	log := newLogger(v, cmd.ErrOrStderr())
+	if err := withPortsNote(cfg.CheckPorts(), cfg); err != nil {
 		return err
 	}
 	if err := checkListen(v, cfg); err != nil {
 		return err
 	}
-	log := newLogger(v, cmd.ErrOrStderr())
 	cfg.Logger = log
 	began := time.Now()
 	fmt.Fprintf(out, "starting a %d-node cluster (%d shards × %d replicas)...\n",
 		cfg.Shards*(1+max(cfg.Replicas, 0)), cfg.Shards, max(cfg.Replicas, 0))
 	cl, err := provision.Start(ctx, cfg)
 	if err != nil {
-		return err
+		return withPortsNote(err, cfg)
 	}
+	warnPorts(cfg, log)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
