@@ -431,10 +431,24 @@ func TestProxyUnreachableUpstream(t *testing.T) {
 	}
 }
 
+// TestProxyRefusesOffLoopbackWithoutToken: proxy, up and run refuse an API
+// off loopback without a token, and say how to give one.
 func TestProxyRefusesOffLoopbackWithoutToken(t *testing.T) {
-	out, err := cli(t, "proxy", "--upstream", "127.0.0.1:1", "--api", "0.0.0.0:0")
-	if !errors.Is(err, api.ErrTokenRequired) {
-		t.Errorf("proxy --api 0.0.0.0:0 without a token: %v\n%s", err, out)
+	for _, args := range [][]string{
+		{"proxy", "--upstream", "127.0.0.1:1", "--api", "0.0.0.0:0"},
+		{"up", "--api", "0.0.0.0:0"},
+		{"run", "--api", "0.0.0.0:0", "--scenarios", "replica-down", "--", "true"},
+	} {
+		out, err := cli(t, args...)
+		if !errors.Is(err, api.ErrTokenRequired) {
+			t.Errorf("%s --api 0.0.0.0:0 without a token: %v\n%s", args[0], err, out)
+			continue
+		}
+		for _, want := range []string{"--api-token", "REDIS_CHAOS_API_TOKEN", "api-token: in the config file", "Authorization: Bearer"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %v: does not say %q", args[0], err, want)
+			}
+		}
 	}
 }
 

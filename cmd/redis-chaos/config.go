@@ -136,7 +136,7 @@ func readConfigFaults(file string, known map[string]bool, limits fault.Limits) (
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, &ConfigError{File: file, Problems: fault.Errors{{Field: "file", Reason: err.Error()}}}
+		return nil, &ConfigError{File: file, Problems: fault.Errors{syntaxProblem(b, err)}}
 	}
 	if len(doc.Content) == 0 { // empty file
 		return nil, nil

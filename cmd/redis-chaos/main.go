@@ -82,10 +82,32 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().String("config", "", "YAML config file (every key is also a flag and a REDIS_CHAOS_* env var)")
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
+	root.SetFlagErrorFunc(flagError)
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() && !c.Runnable() {
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = unknownSubcommand
+			c.SuggestionsMinimumDistance = 2
+		}
+	}
 	return root
+}
+
+// unknownSubcommand is the RunE of a command that only groups others
+// (cluster, fault, scenario): without arguments it shows its help, with an
+// unknown one it fails with the nearest subcommands, as the root does.
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t") + "\n"
+	}
+	return errors.New(msg)
 }
 
 // subcommands is filled by the init functions of the files that define them.
@@ -115,6 +137,9 @@ func settings(cmd *cobra.Command) (*viper.Viper, error) {
 	}
 	if file := v.GetString("config"); file != "" {
 		v.SetConfigFile(file)
+		if err := checkYAMLSyntax(file); err != nil {
+			return nil, err
+		}
 		if err := v.ReadInConfig(); err != nil {
 			return nil, fmt.Errorf("read config %s: %w", file, err)
 		}

@@ -129,8 +129,8 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		return nil, err
 	}
 	apiAddr, token := v.GetString("api"), v.GetString("api-token")
-	if err := api.CheckBind(apiAddr, token); err != nil {
-		return nil, fmt.Errorf("--api %s: %w", apiAddr, err)
+	if err := checkAPIBind(apiAddr, token); err != nil {
+		return nil, err
 	}
 	if bp := v.GetInt("base-port"); bp < 0 || bp > 65535 {
 		return nil, fmt.Errorf("--base-port %d: must be between 1 and 65535", bp)

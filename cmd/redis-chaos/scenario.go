@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,6 +101,9 @@ func newScenarioRunCmd() *cobra.Command {
 					return fmt.Errorf("--%s: %w", name, err)
 				}
 				*dst = d
+			}
+			if known := chaos.ScenarioNames(); !slices.Contains(known, args[0]) {
+				return fmt.Errorf("unknown scenario %q%s (known: %s)", args[0], didYouMean(args[0], known), strings.Join(known, ", "))
 			}
 			c, err := apiClient(cmd)
 			if err != nil {

@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // closest returns the known name nearest to name by edit distance, or ""
@@ -55,4 +58,23 @@ func editDistance(a, b string) int {
 		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(s)]
+}
+
+// flagError adds to an unknown flag the command's flag nearest to it, and
+// where the command's flags are listed.
+func flagError(cmd *cobra.Command, err error) error {
+	msg := err.Error()
+	name, ok := strings.CutPrefix(msg, "unknown flag: --")
+	if !ok {
+		return err
+	}
+	var known []string
+	add := func(f *pflag.Flag) { known = append(known, f.Name) }
+	cmd.Flags().VisitAll(add)
+	cmd.InheritedFlags().VisitAll(add)
+	hint := ""
+	if c := closest(name, known); c != "" {
+		hint = fmt.Sprintf(": did you mean --%s?", c)
+	}
+	return fmt.Errorf("%s%s (%s --help lists its flags)", msg, hint, cmd.CommandPath())
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -118,8 +119,8 @@ func runUp(ctx context.Context, v *viper.Viper, cmd *cobra.Command) error {
 // or pinned by address in the ports: mapping) that is taken.
 func checkListen(v *viper.Viper, cfg provision.Config) error {
 	apiAddr := v.GetString("api")
-	if err := api.CheckBind(apiAddr, v.GetString("api-token")); err != nil {
-		return fmt.Errorf("--api %s: %w", apiAddr, err)
+	if err := checkAPIBind(apiAddr, v.GetString("api-token")); err != nil {
+		return err
 	}
 	if err := portFree(apiAddr); err != nil {
 		return fmt.Errorf("port in use: control API --api %s: %w", apiAddr, err)
@@ -173,6 +174,22 @@ func checkListen(v *viper.Viper, cfg provision.Config) error {
 			return fmt.Errorf("port in use: proxy port %s:%d for node %s (from --base-port %d; choose another --base-port): %w",
 				host, next, a, base, err)
 		}
+	}
+	return nil
+}
+
+// checkAPIBind refuses an API address off loopback without a token, saying
+// how to give one.
+func checkAPIBind(addr, token string) error {
+	err := api.CheckBind(addr, token)
+	if errors.Is(err, api.ErrTokenRequired) {
+		return fmt.Errorf("--api %s: %w: give one with --api-token, REDIS_CHAOS_API_TOKEN "+
+			"(export REDIS_CHAOS_API_TOKEN=$(openssl rand -hex 16)) or api-token: in the config file, and the same to "+
+			"the clients (the CLI reads REDIS_CHAOS_API_TOKEN; others send Authorization: Bearer TOKEN); "+
+			"or keep --api on loopback, where none is needed", addr, err)
+	}
+	if err != nil {
+		return fmt.Errorf("--api %s: %w", addr, err)
 	}
 	return nil
 }
