@@ -115,7 +115,9 @@ func init() {
 		}})
 	register(&Scenario{Name: "hang", Summary: "a master stops answering, as when SIGSTOPped or cut off: tests timeouts",
 		Expect: "Commands to that master get no reply: a safe client times out (read timeout), does not wait forever, and does not resend non-idempotent commands blindly.",
-		Hold:   10 * time.Second, Real: true,
+		// Longer than the checker's command timeout (10s), so that a client
+		// without one shows it.
+		Hold: 15 * time.Second, Real: true,
 		faults: func(p *picker) []fault.Spec { return []fault.Spec{{Action: "hang", Target: "master"}} }})
 	register(&Scenario{Name: "tryagain", Summary: "a master answers TRYAGAIN (multi-key commands during resharding)",
 		Expect: "Keyed commands on that master get TRYAGAIN; a safe client retries after a short delay.",

@@ -98,6 +98,16 @@ func (k *Checker) onClose(c *clientState, cn *connState, ev *proxy.Event) {
 		if c.rs.coverage != nil {
 			c.rs.closesSince++
 		}
+		if h := cn.rc.held; h != nil {
+			// The client gave up on a held command and closed the
+			// connection: it has a timeout, whatever it does next.
+			setLatest(&o.rs.timedOut, cn.node, ev.Time)
+			if cn.replies == 0 {
+				// It never got a reply on this connection: a failed
+				// attempt to reach the node, as a refused one would be.
+				k.ruleReconnect(o, cn, ev, false)
+			}
+		}
 	case cn.replies == 0 && !hasPrefix(ev.Reason, "upstream unreachable"):
 		// A connection the proxy accepted but could not connect upstream
 		// (a killed node in real mode, a crashed one in sidecar mode) is not
@@ -105,7 +115,7 @@ func (k *Checker) onClose(c *clientState, cn *connState, ev *proxy.Event) {
 		// back off refused dials (go-redis's pool stops dialing after
 		// PoolSize dial errors) but not a connection dropped after it was
 		// accepted, so the proxy itself would provoke the storm.
-		k.ruleReconnect(o, cn, ev)
+		k.ruleReconnect(o, cn, ev, true)
 	}
 	if proxySideFault(ev.Reason) {
 		if o.rs.lost == nil {
@@ -336,7 +346,11 @@ func (k *Checker) ruleTopology(c *clientState, ev *proxy.Event, done time.Time, 
 
 // --- reconnect-storm
 
-func (k *Checker) ruleReconnect(o *clientState, cn *connState, ev *proxy.Event) {
+// ruleReconnect counts a failed connection attempt. gaps: judge the gaps
+// between attempts too; attempts that each waited for the client's own
+// timeout are judged by their rate only (concurrent callers each retrying
+// after their timeout give short, even gaps without any storm).
+func (k *Checker) ruleReconnect(o *clientState, cn *connState, ev *proxy.Event, gaps bool) {
 	rs := &o.rs
 	if rs.attempts == nil {
 		rs.attempts = map[string]*ring[EvidenceEvent]{}
@@ -351,6 +365,9 @@ func (k *Checker) ruleReconnect(o *clientState, cn *connState, ev *proxy.Event) 
 		rs.attempts[cn.node] = a
 	}
 	e := k.evidence(ev, "connection closed before any reply")
+	if !gaps {
+		e.Note = "closed by the client with its first command held: a timed-out attempt"
+	}
 	a.push(e)
 	now := ev.Time
 	inWindow := 0
@@ -362,7 +379,7 @@ func (k *Checker) ruleReconnect(o *clientState, cn *connState, ev *proxy.Event) 
 	note := ""
 	if float64(inWindow) > k.th.ReconnectRate*k.th.ReconnectWindow.Seconds() {
 		note = "failed connection attempts above the rate limit"
-	} else if n := k.th.ReconnectFailures; a.len() > n {
+	} else if n := k.th.ReconnectFailures; gaps && a.len() > n {
 		// n failures in a row: n gaps, none growing, all short.
 		first := a.last(n - 1).Time.Sub(a.last(n).Time)
 		last := a.last(0).Time.Sub(a.last(1).Time)
@@ -721,6 +738,9 @@ func (k *Checker) checkHeld(cn *connState, now time.Time) {
 	o := k.owner(cn)
 	if last, ok := o.rs.activity[cn.node]; ok && last.After(h.at.Add(time.Millisecond)) {
 		return // the client moved on: it reconnected or sent something new to the node
+	}
+	if t, ok := o.rs.timedOut[cn.node]; ok && now.Sub(t) < time.Minute {
+		return // the client closed another held connection to this node: it has a timeout
 	}
 	cn.rc.timeoutReported = true
 	e := h.ev

@@ -264,6 +264,40 @@ func TestReconnectStorm(t *testing.T) {
 		}
 		s.want(RuleReconnectStorm, 1)
 	})
+	t.Run("attempts to a hung node", func(t *testing.T) {
+		// Each new connection's first command is held; the client gives
+		// up after 20 ms and dials again: 44 attempts a second.
+		s := newSim(t, nil)
+		for i := 0; i < 150; i++ {
+			c := s.conn(0, "node-redis", "4.7.0", "")
+			c.held("PING", "")
+			s.advance(20 * time.Millisecond)
+			c.close("client closed")
+			s.advance(3 * time.Millisecond)
+		}
+		f := s.want(RuleReconnectStorm, 1)
+		if !strings.Contains(f.Evidence[len(f.Evidence)-1].Note, "above the rate limit") {
+			t.Fatalf("evidence %v", f.Evidence)
+		}
+	})
+	t.Run("concurrent callers, each after its timeout", func(t *testing.T) {
+		// Four callers, each retrying after its 1 s timeout: even gaps of
+		// 250 ms, four attempts a second. Not a storm.
+		s := newSim(t, nil)
+		var conns [4]*simConn
+		for r := 0; r < 10; r++ {
+			for i := range conns {
+				if conns[i] != nil {
+					conns[i].close("client closed")
+				}
+				conns[i] = s.conn(0, "go-redis", "9", "")
+				conns[i].held("GET", "k")
+				s.advance(250 * time.Millisecond)
+			}
+		}
+		s.only(RuleNoCommandTimeout)
+		s.want(RuleNoCommandTimeout, 0)
+	})
 	t.Run("exponential backoff", func(t *testing.T) {
 		s := newSim(t, nil)
 		gap := 50 * time.Millisecond
@@ -319,6 +353,22 @@ func TestNoCommandTimeout(t *testing.T) {
 			s.advance(3 * time.Second)
 		}
 		// the latest connection is held, but it is younger than the limit
+		s.only()
+	})
+	t.Run("gave up and closed, then the last attempt waits", func(t *testing.T) {
+		// The client times out after 1 s and closes (go-redis with a read
+		// timeout), reconnects a few times, then stops trying while its
+		// last connection's handshake is held. It has a timeout.
+		s := newSim(t, nil)
+		for i := 0; i < 3; i++ {
+			c := s.conn(0, "go-redis", "9", "")
+			c.held("HELLO", "")
+			s.advance(time.Second)
+			c.close("client closed")
+		}
+		last := s.conn(0, "go-redis", "9", "")
+		last.held("HELLO", "")
+		s.advance(15 * time.Second)
 		s.only()
 	})
 	t.Run("slow reply then reuse", func(t *testing.T) {

@@ -52,6 +52,9 @@ type ruleState struct {
 	lost map[string]time.Time
 	// no-command-timeout: node → last command or connection
 	activity map[string]time.Time
+	// no-command-timeout: node → when the client last closed a connection
+	// whose command was held (it gave up: it has a timeout)
+	timedOut map[string]time.Time
 }
 
 type redirect struct {
@@ -186,6 +189,11 @@ func (rs *ruleState) expire(k *Checker, now time.Time) {
 	for n, t := range rs.lost {
 		if now.Sub(t) > time.Minute {
 			delete(rs.lost, n)
+		}
+	}
+	for n, t := range rs.timedOut {
+		if now.Sub(t) > time.Minute {
+			delete(rs.timedOut, n)
 		}
 	}
 }
