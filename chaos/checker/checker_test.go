@@ -306,3 +306,20 @@ func TestSeriesRedirectsApart(t *testing.T) {
 		t.Fatalf("clients %+v", ci)
 	}
 }
+
+func TestRemedyForVersion(t *testing.T) {
+	r, _ := RuleByID(RuleTopologyRefreshStorm)
+	for ver, reloads := range map[string]bool{"9.23.0": false, "9.24.0": true, "9.100.1": true, "10.0.0-beta": true, "": false} {
+		if got := strings.Contains(r.RemedyForVersion(LibGoRedis, ver), "every retried command"); got != reloads {
+			t.Errorf("go-redis %q: %q", ver, r.RemedyForVersion(LibGoRedis, ver))
+		}
+	}
+	d, _ := RuleByID(RuleReplyDesyncRisk)
+	if !strings.HasPrefix(d.RemedyForVersion(LibRedisPy, "4.3.4"), "Upgrade redis-py") ||
+		strings.HasPrefix(d.RemedyForVersion(LibRedisPy, "5.2.1"), "Upgrade redis-py") {
+		t.Error("redis-py's desync remedy does not follow its version")
+	}
+	if d.RemedyForVersion(LibIORedis, "4.0.0") != d.Remedies[LibIORedis] {
+		t.Error("another library's remedy changed")
+	}
+}

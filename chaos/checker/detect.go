@@ -265,18 +265,24 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 	k.watch(rs, r)
 }
 
-// demotedWhileLost reports a write on a connection without READONLY to a
-// node the client lost to a fault within the last minute: after a failover
-// the old master comes back as a replica and a cluster client's slot map
-// still names it for its old slots until the MOVED it gets there makes it
-// reload. That is a stale map for a moment (stale-slot-map if it lasts), not
+// demotedWhileLost reports a write on a connection without READONLY from a
+// client that lost a node to a fault within the last minute: after a
+// failover the old master comes back as a replica and a cluster client's
+// slot map still names it for its old slots until the MOVED it gets there
+// makes it reload; and ioredis sends a command that failed on a lost
+// connection to a random node, replicas included, which MOVEs it on. That
+// is a stale map or a retry for a moment (stale-slot-map if it lasts), not
 // writes routed to replicas.
 func (k *Checker) demotedWhileLost(cn *connState, ev *proxy.Event) bool {
 	if ev.Conn.Readonly {
 		return false
 	}
-	_, lost := k.owner(cn).rs.lost[cn.node]
-	return lost
+	for _, t := range k.owner(cn).rs.lost {
+		if ev.Time.Sub(t) <= time.Minute {
+			return true
+		}
+	}
+	return false
 }
 
 func (k *Checker) watch(rs *ruleState, r *redirect) {

@@ -95,6 +95,11 @@ one (the sidecar case).
 		fmt.Fprintf(&b, "| library | remedy |\n|---|---|\n")
 		for _, lib := range Libraries {
 			fmt.Fprintf(&b, "| %s | %s |\n", lib, strings.ReplaceAll(r.Remedies[lib], "|", "\\|"))
+			for _, v := range versionRemedies {
+				if v.rule == r.ID && v.lib == lib {
+					fmt.Fprintf(&b, "| %s %s | %s |\n", lib, versionRange(v.from, v.to), strings.ReplaceAll(v.text, "|", "\\|"))
+				}
+			}
 		}
 		fmt.Fprintf(&b, "| other | %s |\n", r.Remedy)
 	}
@@ -154,6 +159,17 @@ var ruleTests = map[string]string{
 }
 
 // thresholdKeys lists a rule's threshold settings with their defaults.
+// versionRange names the versions [from, to): "9.24.0+", "< 5.0.0".
+func versionRange(from, to string) string {
+	switch {
+	case from == "":
+		return "< " + to
+	case to == "":
+		return from + "+"
+	}
+	return from + " to < " + to
+}
+
 func thresholdKeys(rule string) string {
 	var keys []string
 	for _, x := range ThresholdInfos() {

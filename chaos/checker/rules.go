@@ -78,6 +78,62 @@ func (r *Rule) RemedyFor(lib string) string {
 	return r.Remedy
 }
 
+// versionRemedies replace a library's remedy for some of its versions, where
+// the library itself does what the rule sees: the generic advice would ask
+// the application to stop doing what it does not do.
+var versionRemedies = []struct {
+	rule, lib string
+	from, to  string // versions [from, to); "" is open
+	text      string
+}{
+	{RuleTopologyRefreshStorm, LibGoRedis, "9.24.0", "",
+		"go-redis 9.24 and later reload the cluster state on every retried command: space the retries (ClusterOptions MinRetryBackoff 50ms or more, MaxRetries 3), keep ClusterStateReloadInterval at 10s or more, and do not call ReloadState on errors."},
+	{RuleReplyDesyncRisk, LibRedisPy, "", "5.0.0",
+		"Upgrade redis-py: before 5.0 a connection that timed out can be put back into the pool twice, so two callers share it and read each other's replies. The application cannot work around it."},
+}
+
+// RemedyForVersion is RemedyFor with the library's version (CLIENT SETINFO
+// LIB-VER), for remedies that depend on it.
+func (r *Rule) RemedyForVersion(lib, ver string) string {
+	for _, v := range versionRemedies {
+		if v.rule == r.ID && v.lib == lib && ver != "" && (v.from == "" || !versionLess(ver, v.from)) &&
+			(v.to == "" || versionLess(ver, v.to)) {
+			return v.text
+		}
+	}
+	return r.RemedyFor(lib)
+}
+
+// versionLess compares dotted versions numerically ("9.9.1" < "9.24.0");
+// anything after the numbers ("-beta") is ignored.
+func versionLess(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(pa), len(pb)); i++ {
+		x, y := 0, 0
+		if i < len(pa) {
+			x = leadingInt(pa[i])
+		}
+		if i < len(pb) {
+			y = leadingInt(pb[i])
+		}
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
+func leadingInt(s string) int {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
 // Rules returns the catalogue in a stable order (a copy), with the default
 // thresholds.
 func Rules() []Rule { return rulesWith(Thresholds{}) }
@@ -246,7 +302,7 @@ var catalogue = []Rule{
 			LibJedis:     "DefaultJedisClientConfig.builder().socketTimeoutMillis(2000).connectionTimeoutMillis(2000).",
 			LibLettuce:   "ClientOptions.timeoutOptions(TimeoutOptions.enabled(Duration.ofSeconds(2))) or RedisURI.setTimeout; the 60 s default is too long.",
 			LibNodeRedis: "Set socket.socketTimeout (node-redis 5), or pass an AbortSignal with a timeout per command.",
-			LibIORedis:   "Set commandTimeout (unset by default).",
+			LibIORedis:   "Set redisOptions.socketTimeout (it closes a connection that receives nothing for that long) as well as commandTimeout: commandTimeout alone rejects the call but leaves the connection waiting on the node, with every later command queued behind.",
 		},
 	},
 	{
@@ -348,7 +404,7 @@ var catalogue = []Rule{
 			LibJedis:     "Do not use a Jedis connection to a replica for writes; use JedisCluster.",
 			LibLettuce:   "ReadFrom applies to reads only; do not send writes on a connection obtained with getConnection(replica).",
 			LibNodeRedis: "useReplicas routes reads only; do not write through a replica client.",
-			LibIORedis:   "scaleReads routes reads only; do not write through a replica node client.",
+			LibIORedis:   "Redis.Cluster sends writes to masters whatever scaleReads says: do not write through a node client (cluster.nodes('slave')) or a plain Redis() connected to a replica.",
 		},
 	},
 	{

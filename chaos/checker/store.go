@@ -58,7 +58,7 @@ func (k *Checker) occur(rule string, c *clientState, at time.Time, evidence ...E
 		fs = &findingState{
 			f: Finding{Rule: rule, Severity: r.Severity, Title: r.Title, Client: c.id,
 				FirstSeen: at, LastSeen: at, Explanation: r.Explanation, Correct: r.Correct,
-				Remedy: r.RemedyFor(lib)},
+				Remedy: r.RemedyForVersion(lib, c.id.LibVer)},
 			tail:  newRing[EvidenceEvent](max(k.lim.MaxEvidence-k.lim.MaxEvidence/2, 1)),
 			nodes: map[string]struct{}{},
 		}
