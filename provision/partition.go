@@ -98,7 +98,24 @@ type Healed struct {
 // place; the state file records it, so RevertAll (from any process) can undo
 // it if this process dies first. Clients are not cut off: that is the proxy's
 // business.
+//
+// Partition is PreparePartition followed by Cut.
 func (c *Cluster) Partition(ctx context.Context, sides ...[]int) (*Partition, error) {
+	p, err := c.PreparePartition(ctx, sides...)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Cut(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// PreparePartition does what Partition does before the cut: it checks the
+// sides and the nodes, and moves the cluster bus through the relays (which
+// takes a moment). Nothing is cut yet: the cluster works as before until Cut.
+// A prepared partition that is not cut is undone by Heal.
+func (c *Cluster) PreparePartition(ctx context.Context, sides ...[]int) (*Partition, error) {
 	nodes := c.nodesSnapshot()
 	side, err := sideOf(len(nodes), sides)
 	if err != nil {
@@ -139,10 +156,6 @@ func (c *Cluster) Partition(ctx context.Context, sides ...[]int) (*Partition, er
 			return nil, err
 		}
 	}
-	st, err := c.Status(ctx)
-	if err != nil {
-		return nil, err
-	}
 	busPorts := make([]int, len(nodes))
 	for i, n := range nodes {
 		v, err := c.client(n).ConfigGet(ctx, "cluster-announce-bus-port").Result()
@@ -162,12 +175,6 @@ func (c *Cluster) Partition(ctx context.Context, sides ...[]int) (*Partition, er
 	}
 	p := &Partition{c: c, relays: relays, side: side,
 		rec: &partitionRecord{PID: os.Getpid(), Relays: relays.ports(), BusPorts: busPorts}}
-	for _, ns := range st.Nodes {
-		if ns.Role == RoleMaster && len(ns.Slots) > 0 {
-			p.masters = append(p.masters, ns.Index)
-		}
-	}
-	p.exposed = exposedMasters(p.masters, side)
 	c.mu.Lock()
 	c.partition, c.busMoved = p, true
 	c.mu.Unlock()
@@ -181,15 +188,50 @@ func (c *Cluster) Partition(ctx context.Context, sides ...[]int) (*Partition, er
 		p.abandon(ctx)
 		return nil, err
 	}
+	return p, nil
+}
+
+// Cut makes the cut of a prepared partition: replication first (under a
+// short write pause on the masters concerned), then the cluster bus. On
+// failure the partition is undone.
+func (p *Partition) Cut(ctx context.Context) error {
+	c := p.c
+	ctx, cancel := context.WithTimeout(ctx, c.actionTimeout())
+	defer cancel()
+	p.mu.Lock()
+	healed, cut := p.healed, !p.start.IsZero()
+	p.mu.Unlock()
+	switch {
+	case healed:
+		return fmt.Errorf("%w: the partition was healed", ErrPartition)
+	case cut:
+		return nil
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		p.abandon(ctx)
+		return err
+	}
+	var masters []int
+	for _, ns := range st.Nodes {
+		if ns.Role == RoleMaster && len(ns.Slots) > 0 {
+			masters = append(masters, ns.Index)
+		}
+	}
+	p.mu.Lock()
+	p.masters, p.exposed = masters, exposedMasters(masters, p.side)
+	p.mu.Unlock()
 	if err := p.cut(ctx, st); err != nil {
 		p.abandon(ctx)
-		return nil, err
+		return err
 	}
 	watchCtx, stop := context.WithCancel(context.Background())
+	p.mu.Lock()
 	p.stopWatch, p.watched = stop, make(chan struct{})
+	p.mu.Unlock()
 	go p.watch(watchCtx)
-	c.log.Info("partition in place", "sides", p.Sides(), "exposed_masters", p.exposed, "cut_replicas", p.rec.Cut)
-	return p, nil
+	c.log.Info("partition in place", "sides", p.Sides(), "exposed_masters", p.exposed, "cut_replicas", p.record().Cut)
+	return nil
 }
 
 // sideOf turns a list of sides into the side of each of n nodes (unlisted
@@ -283,13 +325,27 @@ func (p *Partition) Sides() [][]int {
 	return out
 }
 
-// Start is the moment of the cut: a write acknowledged after it by a master
-// that loses its slots before Heal is lost.
-func (p *Partition) Start() time.Time { return p.start }
+// Start is the moment of the cut (zero before Cut): a write acknowledged after
+// it by a master that loses its slots before Heal is lost.
+func (p *Partition) Start() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.start
+}
+
+func (p *Partition) setStart(t time.Time) {
+	p.mu.Lock()
+	p.start = t
+	p.mu.Unlock()
+}
 
 // Exposed returns the masters (at the cut) on a side without a majority of
 // the masters: the only nodes whose acknowledged writes the partition can lose.
-func (p *Partition) Exposed() []int { return append([]int(nil), p.exposed...) }
+func (p *Partition) Exposed() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]int(nil), p.exposed...)
+}
 
 // route makes every node announce announce[i] as its cluster bus port (0:
 // the default, its port + 10000) and meet every other node there, and waits
@@ -413,7 +469,7 @@ func (p *Partition) cut(ctx context.Context, st Status) error {
 	}
 	p.relays.setSides(p.side)
 	if len(pausedList) == 0 {
-		p.start = time.Now()
+		p.setStart(time.Now())
 		return nil
 	}
 	if took := time.Since(paused0); took > maxWritePause-time.Second {
@@ -425,7 +481,7 @@ func (p *Partition) cut(ctx context.Context, st Status) error {
 		time.Sleep(d)
 	}
 	unpaused := time.Now()
-	p.start = paused0.Add(unpaused.Sub(paused0) / 2)
+	p.setStart(paused0.Add(unpaused.Sub(paused0) / 2))
 	return nil
 }
 
@@ -568,17 +624,21 @@ func (p *Partition) Heal(ctx context.Context) (Healed, error) {
 	c := p.c
 	p.mu.Lock()
 	if p.healed {
+		start := p.start
 		p.mu.Unlock()
-		return Healed{Start: p.start}, nil
+		return Healed{Start: start}, nil
 	}
 	p.healed = true
 	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 2*c.actionTimeout())
 	defer cancel()
-	h := Healed{Start: p.start, End: time.Now()}
-	if p.stopWatch != nil {
-		p.stopWatch()
-		<-p.watched
+	h := Healed{Start: p.Start(), End: time.Now()}
+	p.mu.Lock()
+	stop, watched := p.stopWatch, p.watched
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-watched
 	}
 	p.relays.heal()
 	var errs []error
@@ -635,9 +695,12 @@ func (p *Partition) release() {
 	if already {
 		return
 	}
-	if p.stopWatch != nil {
-		p.stopWatch()
-		<-p.watched
+	p.mu.Lock()
+	stop, watched := p.stopWatch, p.watched
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-watched
 	}
 	p.relays.close()
 }
