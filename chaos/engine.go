@@ -373,14 +373,15 @@ func (e *Engine) step() {
 	if changed {
 		e.publishLocked(now)
 	}
-	e.metrics.active.Set(float64(e.activeLocked()))
+	e.metrics.setActive(e.activeLocked())
 }
 
-func (e *Engine) activeLocked() int {
-	n := 0
+// activeLocked counts the active faults by action.
+func (e *Engine) activeLocked() map[string]int {
+	n := map[string]int{}
 	for _, f := range e.faults {
 		if f.State == "active" {
-			n++
+			n[string(f.Spec.Action)]++
 		}
 	}
 	return n

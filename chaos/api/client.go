@@ -256,6 +256,27 @@ func (c *Client) Findings(ctx context.Context) ([]Finding, error) {
 	return out, nil
 }
 
+// WatchedClient is one client the checker watched, as GET /v1/clients
+// serves it.
+type WatchedClient struct {
+	FindingClient
+	Conns    int    `json:"conns"`    // open now
+	Connects uint64 `json:"connects"` // connections opened
+	Commands uint64 `json:"commands"` // commands answered or failed
+	Findings int    `json:"findings"` // rules broken
+}
+
+// Clients returns the clients the checker watched (GET /v1/clients).
+func (c *Client) Clients(ctx context.Context) ([]WatchedClient, error) {
+	var body struct {
+		Clients []WatchedClient `json:"clients"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/clients", nil, &body); err != nil {
+		return nil, err
+	}
+	return body.Clients, nil
+}
+
 // ClearFindings forgets every finding (DELETE /v1/findings).
 func (c *Client) ClearFindings(ctx context.Context) error {
 	return c.do(ctx, http.MethodDelete, "/v1/findings", nil, nil)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,7 +223,7 @@ faults:
 			t.Errorf("scenario run without --wait: %s", out)
 		}
 		run(t, "fault", "clear")
-		fail(t, `no scenario "nope"`, "scenario", "run", "nope")
+		fail(t, `unknown scenario "nope"`, "scenario", "run", "nope")
 		fail(t, "mode", "scenario", "run", "oom", "--mode", "pretend")
 		fail(t, "--hold", "scenario", "run", "oom", "--hold", "later")
 	})
@@ -254,6 +256,36 @@ faults:
 	t.Run("findings", func(t *testing.T) {
 		if out := run(t, "findings"); !strings.Contains(out, "no findings") {
 			t.Errorf("findings on a quiet proxy: %q", out)
+		}
+		// It says what the findings are about: the clients and commands watched.
+		top, err := client.Topology(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := net.Dial("tcp", top.Nodes[0].Announce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprint(conn, "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$8\r\nwatchme1\r\n*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n")
+		if _, err := io.ReadAtLeast(conn, make([]byte, 64), len("+OK\r\n+PONG\r\n+PONG\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 5*time.Second, func() error {
+			cs, err := client.Clients(t.Context())
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				if c.Name == "watchme1" && c.Commands >= 2 {
+					return nil
+				}
+			}
+			return fmt.Errorf("GET /v1/clients: %+v", cs)
+		})
+		out := run(t, "findings")
+		if !regexp.MustCompile(`watched: \d+ clients?, \d+ connections?, \d+ commands`).MatchString(out) {
+			t.Errorf("findings does not say what it watched:\n%s", out)
 		}
 		if out := run(t, "findings", "--clear"); !strings.Contains(out, "findings cleared") {
 			t.Errorf("findings --clear: %q", out)

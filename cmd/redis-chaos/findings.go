@@ -59,7 +59,15 @@ does and the remedy; --clear forgets every finding.`,
 				return printJSON(out, raw)
 			}
 			verbose, _ := cmd.Flags().GetBool("verbose")
-			return printFindings(out, fs, verbose)
+			if err := printFindings(out, fs, verbose); err != nil {
+				return err
+			}
+			clients, err := c.Clients(cmd.Context())
+			if err != nil {
+				return apiErr(c, err)
+			}
+			fmt.Fprintln(out, watched(clients))
+			return nil
 		},
 	}
 	cmd.Flags().BoolP("verbose", "v", false, "add each finding's explanation, correct behaviour and remedy")
@@ -120,6 +128,28 @@ func printFindings(w io.Writer, fs []api.Finding, verbose bool) error {
 		}
 	}
 	return nil
+}
+
+// watched says what the findings are about: how many clients, connections
+// and commands the checker watched.
+func watched(cs []api.WatchedClient) string {
+	var conns, commands uint64
+	for _, c := range cs {
+		conns += c.Connects
+		commands += c.Commands
+	}
+	if len(cs) == 0 {
+		return "watched: no client yet (point an application at the proxy's ports; redis-chaos topology lists them)"
+	}
+	return fmt.Sprintf("watched: %s, %s, %s", plural(uint64(len(cs)), "client"), plural(conns, "connection"), plural(commands, "command"))
+}
+
+// plural is "1 client", "2 clients".
+func plural(n uint64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // clientName is "go-redis 9.23.0 name=app @10.0.0.7".

@@ -43,6 +43,21 @@ func TestPrintFindings(t *testing.T) {
 	}
 }
 
+func TestWatched(t *testing.T) {
+	for _, tc := range []struct {
+		cs   []api.WatchedClient
+		want string
+	}{
+		{nil, "watched: no client yet (point an application at the proxy's ports; redis-chaos topology lists them)"},
+		{[]api.WatchedClient{{Connects: 1, Commands: 1}}, "watched: 1 client, 1 connection, 1 command"},
+		{[]api.WatchedClient{{Connects: 3, Commands: 1200}, {Connects: 2, Commands: 34}}, "watched: 2 clients, 5 connections, 1234 commands"},
+	} {
+		if got := watched(tc.cs); got != tc.want {
+			t.Errorf("watched(%+v) = %q, want %q", tc.cs, got, tc.want)
+		}
+	}
+}
+
 func TestPrintTopologyWithoutEngine(t *testing.T) {
 	top := &api.Topology{
 		Nodes: []proxy.NodeInfo{{ID: strings.Repeat("a", 40), Addr: "10.0.0.1:6379", Announce: "127.0.0.1:7001", Role: "master"}},
