@@ -27,13 +27,13 @@ func BenchmarkRewriteRedirectOther(b *testing.B) {
 	}
 }
 
-func BenchmarkCommandKind(b *testing.B) {
+func BenchmarkRewriteKindOf(b *testing.B) {
 	for _, cmd := range []string{"GET key", "SET key value", "INFO", "CLUSTER SLOTS", "HSET h f v"} {
 		a := args(cmd)
 		b.Run(cmd, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				CommandKind(a)
+				RewriteKindOf(a)
 			}
 		})
 	}

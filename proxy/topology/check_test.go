@@ -53,7 +53,7 @@ func str(v resp.Value) string {
 
 // describe summarises a raw reply of the given kind. It returns an error for a
 // reply it cannot parse at all.
-func describe(kind Kind, reply []byte) (summary, error) {
+func describe(kind RewriteKind, reply []byte) (summary, error) {
 	var s summary
 	v, n, err := resp.Parse(reply)
 	if err != nil {
@@ -313,7 +313,7 @@ func (s *summary) describeInfo(text []byte) {
 // same, and every address in the output is announced (host announce, a port
 // in ports; a port-less host may also be dropped). It returns a description
 // of the first difference, or "".
-func checkRewritten(kind Kind, in, out []byte, announce string, ports map[int]bool) string {
+func checkRewritten(kind RewriteKind, in, out []byte, announce string, ports map[int]bool) string {
 	a, err := describe(kind, in)
 	if err != nil {
 		return "input: " + err.Error()

@@ -31,7 +31,7 @@ func fuzzResolver(mode uint8) (Resolver, string) {
 // never panics, fails only with ErrUnknownNode or ErrBadReply, and when it
 // succeeds the output parses, node ids, slots, flags, roles and offsets are
 // unchanged, and every address in it is the announced one.
-func fuzzRewrite(f *testing.F, kind Kind) {
+func fuzzRewrite(f *testing.F, kind RewriteKind) {
 	replies, _ := capturedReplies(f)
 	for name, b := range replies {
 		if kindOfFile(name) == kind {
@@ -94,9 +94,9 @@ func FuzzRewriteExec(f *testing.F) {
 	f.Add([]byte("*3\r\n+OK\r\n-MOVED 1 127.0.0.1:30002\r\n-ASK 2 127.0.0.1:30003\r\n"), []byte(nil), uint8(0))
 	f.Fuzz(func(t *testing.T, data, kindBytes []byte, mode uint8) {
 		r, announce := fuzzResolver(mode)
-		var ks []Kind
+		var ks []RewriteKind
 		for _, b := range kindBytes {
-			ks = append(ks, Kind(b%9))
+			ks = append(ks, RewriteKind(b%9))
 		}
 		out, err := RewriteExec(ks, data, r)
 		if err != nil {

@@ -38,7 +38,7 @@ func TestRewriteLive(t *testing.T) {
 	for _, announce := range []string{"127.0.0.1", "proxy.example"} {
 		r, announced := portMap(c.ports, announce, 7001, false)
 		for proto, conns := range map[int]map[int]*rawConn{2: c.conns, 3: c.conns3} {
-			check := func(what string, kind Kind, in []byte) {
+			check := func(what string, kind RewriteKind, in []byte) {
 				t.Helper()
 				if noPorts(in, realPorts) == 0 {
 					t.Fatalf("RESP%d %s: the reply has no real port to rewrite:\n%s", proto, what, in)
@@ -59,7 +59,7 @@ func TestRewriteLive(t *testing.T) {
 				}
 			}
 			for _, cmd := range captureCommands(c) {
-				check(fmt.Sprint(cmd.args), CommandKind(args2(cmd.args)), conns[cmd.port].mustDo(t, cmd.args...))
+				check(fmt.Sprint(cmd.args), RewriteKindOf(args2(cmd.args)), conns[cmd.port].mustDo(t, cmd.args...))
 			}
 			check("INFO", KindInfo, conns[c.ports[3]].mustDo(t, "INFO"))
 			check("INFO everything", KindInfo, conns[c.ports[0]].mustDo(t, "INFO", "everything"))
@@ -94,10 +94,10 @@ func TestRewriteLive(t *testing.T) {
 			conn := conns[c.ports[3]]
 			conn.mustDo(t, "MULTI")
 			queued := [][]string{{"CLUSTER", "SLOTS"}, {"ROLE"}, {"CLUSTER", "NODES"}, {"PING"}, {"INFO", "replication"}}
-			var kinds []Kind
+			var kinds []RewriteKind
 			for _, q := range queued {
 				conn.mustDo(t, q...)
-				kinds = append(kinds, CommandKind(args2(q)))
+				kinds = append(kinds, RewriteKindOf(args2(q)))
 			}
 			exec := conn.mustDo(t, "EXEC")
 			out, err = RewriteExec(kinds, exec, r)

@@ -24,7 +24,7 @@ func args(s string) [][]byte {
 func TestCommandKind(t *testing.T) {
 	tests := []struct {
 		cmd  string
-		want Kind
+		want RewriteKind
 	}{
 		{"CLUSTER SLOTS", KindClusterSlots},
 		{"cluster slots", KindClusterSlots},
@@ -60,8 +60,8 @@ func TestCommandKind(t *testing.T) {
 		{"\x03LUSTER SLOTS", KindNone}, // 'C'|0x20 is 'c', and so is '\x03'|0x60: eqFold must still say no
 	}
 	for _, tt := range tests {
-		if got := CommandKind(args(tt.cmd)); got != tt.want {
-			t.Errorf("CommandKind(%q) = %v, want %v", tt.cmd, got, tt.want)
+		if got := RewriteKindOf(args(tt.cmd)); got != tt.want {
+			t.Errorf("RewriteKindOf(%q) = %v, want %v", tt.cmd, got, tt.want)
 		}
 	}
 }
@@ -138,7 +138,7 @@ func TestRewriteRedirectPassesHostAsSent(t *testing.T) {
 // send (hostnames, NULL and "?" endpoints, TLS, aux fields).
 type rewriteCase struct {
 	name string
-	kind Kind
+	kind RewriteKind
 	r    Resolver
 	in   string
 	want string
@@ -279,7 +279,7 @@ func TestRewriteErrors(t *testing.T) {
 	ip := testResolver("10.1.1.1", false)
 	tests := []struct {
 		name string
-		kind Kind
+		kind RewriteKind
 		in   string
 		err  error
 	}{
@@ -307,7 +307,7 @@ func TestRewriteExecKinds(t *testing.T) {
 	ip := testResolver("10.1.1.1", false)
 	in := "*3\r\n+OK\r\n*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:30001\r\n*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:30001\r\n$9\r\nconnected\r\n:14\r\n"
 	want := "*3\r\n+OK\r\n*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$8\r\n10.1.1.1\r\n:7001\r\n*5\r\n$5\r\nslave\r\n$8\r\n10.1.1.1\r\n:7001\r\n$9\r\nconnected\r\n:14\r\n"
-	got, err := RewriteExec([]Kind{KindNone, KindClusterSlots, KindRole}, []byte(in), ip)
+	got, err := RewriteExec([]RewriteKind{KindNone, KindClusterSlots, KindRole}, []byte(in), ip)
 	if err != nil || string(got) != want {
 		t.Fatalf("got %q, %v\nwant %q", got, err, want)
 	}
@@ -348,7 +348,7 @@ func capturedReplies(t testing.TB) (map[string][]byte, []int) {
 }
 
 // kindOfFile maps a captured file's name to the kind of its command.
-func kindOfFile(name string) Kind {
+func kindOfFile(name string) RewriteKind {
 	base, _, _ := strings.Cut(name, ".")
 	base, _, _ = strings.Cut(base, "-")
 	switch base {
