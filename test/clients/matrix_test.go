@@ -1,0 +1,103 @@
+package clients
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/redis-chaos/redis-chaos/test/testenv"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// ciCells are the matrix's cells played in CI: the Go libraries (no npm or
+// Python needed) on the rules a team acts on first — a good client under a
+// hung master, an app restarting on one replica's failure, a plain client,
+// an INCR resent after a timeout, no command timeout, and rueidis under a
+// hang.
+var ciCells = []string{
+	"go-redis/good/hang",
+	"go-redis/health-restart/replica-down",
+	"go-redis/plain/baseline",
+	"go-redis/incr-retry/hang",
+	"go-redis/no-timeout/hang",
+	"rueidis/good/hang",
+}
+
+// knownDisagreements are the CI cells' disagreements between the checker
+// and the apps' ground truth at the time this list was written, with why.
+// The checker's rules are being fixed: remove an entry when it holds.
+var knownDisagreements = map[string]string{
+	"go-redis/good/hang reconnect-storm":                          "missed: the app redials the hung master about 8 times a second (each connection accepted, its HELLO held, closed by the 500 ms read timeout)",
+	"go-redis/incr-retry/hang reconnect-storm":                    "missed: the app redials the hung master about 12 times a second",
+	"go-redis/health-restart/replica-down topology-refresh-storm": "reported: 5 CLUSTER SHARDS in 10 s, one per client rebuild, is not more than 5 in 10 s",
+	"go-redis/no-timeout/hang no-command-timeout":                 "missed (when the hold lets the wait reach 10 s): the hang's hold equals the threshold",
+	"rueidis/good/hang moved-ignored":                             "reported (high): rueidis got no MOVED error back",
+	"rueidis/good/hang health-check-fanout":                       "reported: rueidis's keepalive PING on idle connections is no health check",
+	"rueidis/good/hang topology-refresh-storm":                    "reported: rueidis re-reads the topology on its own",
+}
+
+// TestMatrixCI plays a few key cells of the matrix against a real cluster
+// and fails when the checker disagrees with what the apps really did,
+// outside the known disagreements. About 2 minutes.
+func TestMatrixCI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays real clients against a real cluster for about 2 minutes")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not installed (scripts/install-redis.sh)")
+	}
+	cells, err := Select(Cells(), ciCells)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := testenv.FreeBasePort(t, 9)
+	proxy := testenv.FreeBasePort(t, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Options{
+		Root: root, Out: t.TempDir(), Cells: cells,
+		ClusterBase: cluster, ProxyBase: proxy, API: "127.0.0.1:" + strconv.Itoa(proxy+9),
+		Log: testWriter{t},
+	}, func(r CellResult) { t.Logf("%s: %v (%.0fs)", r.ID, r.Verdicts, r.Seconds) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Cells {
+		if c.Error != "" {
+			t.Errorf("%s: not judged: %s", c.ID, c.Error)
+			continue
+		}
+		for rule, v := range c.Verdicts {
+			key := c.ID + " " + rule
+			if v == "tp" {
+				if why, ok := knownDisagreements[key]; ok {
+					t.Logf("%s now agrees (remove it from knownDisagreements): %s", key, why)
+				}
+				continue
+			}
+			if _, ok := knownDisagreements[key]; ok {
+				t.Logf("known: %s %s (%s)", key, v, c.Expected[rule].Why)
+				continue
+			}
+			t.Errorf("%s: %s: the checker %s; the app: %s", c.ID, rule,
+				map[string]string{"fp": "reported it", "fn": "missed it"}[v], c.Expected[rule].Why)
+		}
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("%s", p)
+	return len(p), nil
+}
