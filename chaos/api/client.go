@@ -282,6 +282,12 @@ func (c *Client) ClearFindings(ctx context.Context) error {
 	return c.do(ctx, http.MethodDelete, "/v1/findings", nil, nil)
 }
 
+// Get decodes the JSON answer of GET path into out: for routes other parts
+// add to the control API (checker.Routes, the config file's status).
+func (c *Client) Get(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, out)
+}
+
 // Healthy checks /healthz.
 func (c *Client) Healthy(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/healthz", nil, nil)

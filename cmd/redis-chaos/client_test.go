@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -371,13 +372,39 @@ faults:
 			return nil
 		})
 		before := mustFaults(t, client)
-		// A bad file changes nothing.
+		metrics := func() string {
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/metrics", nil)
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return string(b)
+		}
+		if m := metrics(); !strings.Contains(m, "redis_chaos_config_last_reload_successful 1") {
+			t.Errorf("/metrics before a bad reload:\n%s", grepLines(m, "redis_chaos_config"))
+		}
+		// A bad file changes nothing, and says so: fault ls marks the file's
+		// faults stale, and the metrics tell Prometheus.
 		writeFile(t, conf, "faults:\n  - action: explode\n")
-		time.Sleep(3 * configFaultsDebounce) // nothing observable to poll for: the faults must stay
+		testenv.Eventually(t, 5*time.Second, func() error {
+			out := run(t, "fault", "ls")
+			if !strings.Contains(out, "stale: the config file "+conf+" failed to reload") ||
+				!strings.Contains(out, `unknown action "explode"`) || strings.Count(out, "config (stale)") != len(before) {
+				return fmt.Errorf("fault ls after a bad reload:\n%s", out)
+			}
+			return nil
+		})
 		if after := mustFaults(t, client); len(after) != len(before) {
 			t.Errorf("a bad file changed the faults: %d → %d", len(before), len(after))
 		}
-		// Faults that leave the file are removed.
+		if m := metrics(); !strings.Contains(m, "redis_chaos_config_last_reload_successful 0") ||
+			!strings.Contains(m, `redis_chaos_config_reloads_total{result="error"} 1`) {
+			t.Errorf("/metrics after a bad reload:\n%s", grepLines(m, "redis_chaos_config"))
+		}
+		// Faults that leave the file are removed, and the file is current again.
 		writeFile(t, conf, "faults: []\n")
 		testenv.Eventually(t, 5*time.Second, func() error {
 			if n := len(mustFaults(t, client)); n != 0 {
@@ -385,6 +412,12 @@ faults:
 			}
 			return nil
 		})
+		if out := run(t, "fault", "ls"); strings.Contains(out, "stale") {
+			t.Errorf("fault ls after a good reload:\n%s", out)
+		}
+		if m := metrics(); !strings.Contains(m, "redis_chaos_config_last_reload_successful 1") {
+			t.Errorf("/metrics after a good reload:\n%s", grepLines(m, "redis_chaos_config"))
+		}
 	})
 
 	t.Run("the example config starts", func(t *testing.T) {
@@ -482,6 +515,17 @@ func TestProxyRefusesOffLoopbackWithoutToken(t *testing.T) {
 			}
 		}
 	}
+}
+
+// grepLines is the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func mustFaults(t *testing.T, c *api.Client) []*chaos.Fault {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -27,12 +28,14 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
 
 	"github.com/redis-chaos/redis-chaos/chaos"
+	"github.com/redis-chaos/redis-chaos/chaos/api"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
 )
 
@@ -305,6 +308,81 @@ type configFaults struct {
 	mu      sync.Mutex
 	applied map[string]appliedFault // identity → the engine's fault
 	timer   *time.Timer
+	status  configStatus
+	metrics *reloadMetrics
+}
+
+// configStatus is the body of GET /v1/config: whether the config file's
+// faults: list in force is the file's current one. After a failed reload the
+// faults are those of the last good version (stale).
+type configStatus struct {
+	File       string    `json:"file"`
+	OK         bool      `json:"ok"`              // the last load or reload applied the file as it is
+	LoadedAt   time.Time `json:"loaded_at"`       // the last load or reload attempt
+	LastOKAt   time.Time `json:"last_ok_at"`      // the last one that succeeded: the faults in force are from then
+	Error      string    `json:"error,omitempty"` // why the last attempt failed
+	FaultCount int       `json:"faults"`          // faults in force from the file
+}
+
+// router is where a route is added to the control API (api.Handler).
+type router interface {
+	Handle(pattern string, handler http.Handler)
+}
+
+// reloadMetrics tell Prometheus whether the config file's faults are current.
+type reloadMetrics struct {
+	ok      prometheus.Gauge
+	reloads *prometheus.CounterVec
+	okAt    prometheus.Gauge
+}
+
+func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
+	m := &reloadMetrics{
+		ok: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "redis_chaos_config_last_reload_successful",
+			Help: "1 when the config file's faults: list was last loaded or reloaded without a problem, 0 when the faults in force are stale.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redis_chaos_config_reloads_total",
+			Help: "Reloads of the config file's faults: list, by result (ok, error).",
+		}, []string{"result"}),
+		okAt: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "redis_chaos_config_last_reload_success_timestamp_seconds",
+			Help: "When the config file's faults: list was last loaded or reloaded without a problem (Unix time).",
+		}),
+	}
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("error")
+	if reg != nil {
+		reg.MustRegister(m.ok, m.reloads, m.okAt)
+	}
+	return m
+}
+
+// recordLocked notes the result of a load or reload.
+func (cf *configFaults) recordLocked(err error, faults int) {
+	now := time.Now()
+	cf.status.LoadedAt = now
+	result := "ok"
+	if err != nil {
+		result = "error"
+		cf.status.OK, cf.status.Error = false, err.Error()
+		cf.metrics.ok.Set(0)
+	} else {
+		cf.status.OK, cf.status.Error, cf.status.LastOKAt, cf.status.FaultCount = true, "", now, faults
+		cf.metrics.ok.Set(1)
+		cf.metrics.okAt.Set(float64(now.UnixNano()) / 1e9)
+	}
+	if !cf.status.LastOKAt.IsZero() || err == nil { // the first load's failure stops start-up: not a reload
+		cf.metrics.reloads.WithLabelValues(result).Inc()
+	}
+}
+
+func (cf *configFaults) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	cf.mu.Lock()
+	st := cf.status
+	cf.mu.Unlock()
+	api.WriteJSON(w, http.StatusOK, st)
 }
 
 type appliedFault struct{ id, sum string }
@@ -315,14 +393,17 @@ const configFaultsDebounce = 150 * time.Millisecond
 // startConfigFaults adds the config file's faults (source "config") and
 // watches the file until ctx ends. A bad file, or a fault the engine refuses,
 // is an error that lists every problem. Without a config file it does nothing.
-func startConfigFaults(ctx context.Context, v *viper.Viper, eng *chaos.Engine, log *slog.Logger) error {
+//
+// Its status (GET /v1/config on r, and the redis_chaos_config_* metrics on
+// reg) tells whether the faults in force are the file's current ones.
+func startConfigFaults(ctx context.Context, v *viper.Viper, eng *chaos.Engine, r router, reg prometheus.Registerer, log *slog.Logger) error {
 	file := v.ConfigFileUsed()
 	if file == "" {
 		return nil
 	}
 	cf := &configFaults{ctx: ctx, file: file, known: configKeys(), eng: eng, log: log,
 		limits:  fault.Limits{DefaultTTL: v.GetDuration("default-ttl"), MaxTTL: v.GetDuration("max-ttl")},
-		applied: map[string]appliedFault{}}
+		applied: map[string]appliedFault{}, status: configStatus{File: file}, metrics: newReloadMetrics(reg)}
 	if !strictConfig(file) {
 		cf.known = nil
 	}
@@ -342,6 +423,10 @@ func startConfigFaults(ctx context.Context, v *viper.Viper, eng *chaos.Engine, l
 	if len(list) > 0 {
 		log.Info("faults added from the config file", "file", file, "count", len(list))
 	}
+	cf.mu.Lock()
+	cf.recordLocked(nil, len(list))
+	cf.mu.Unlock()
+	r.Handle("GET /v1/config", http.HandlerFunc(cf.serveStatus))
 	v.OnConfigChange(func(fsnotify.Event) { cf.changed() })
 	v.WatchConfig()
 	context.AfterFunc(ctx, func() {
@@ -392,13 +477,17 @@ func (cf *configFaults) reload() {
 			return
 		}
 		cf.log.Error("config file not reloaded: faults kept as they were", "err", err)
+		cf.recordLocked(err, 0)
 		return
 	}
 	if problems := cf.reconcileLocked(list); len(problems) > 0 {
-		cf.log.Error("config file reloaded with problems", "err", &ConfigError{File: cf.file, Problems: problems})
+		err := &ConfigError{File: cf.file, Problems: problems}
+		cf.log.Error("config file reloaded with problems", "err", err)
+		cf.recordLocked(err, 0)
 		return
 	}
 	cf.log.Info("config file reloaded", "file", cf.file, "faults", len(list))
+	cf.recordLocked(nil, len(list))
 }
 
 // reconcileLocked makes the engine's config faults those of list: faults that

@@ -213,7 +213,7 @@ func newFaultAddCmd() *cobra.Command {
 				return printJSON(out, f)
 			}
 			fmt.Fprintf(out, "added fault %s\n", f.ID)
-			return printFaults(out, []*chaos.Fault{f}, newAnnouncer(cmd.Context(), c), time.Now())
+			return printFaults(out, []*chaos.Fault{f}, newAnnouncer(cmd.Context(), c), time.Now(), false)
 		},
 	}
 	f := cmd.Flags()
@@ -363,32 +363,60 @@ func newFaultLsCmd() *cobra.Command {
 				return apiErr(c, err)
 			}
 			out := cmd.OutOrStdout()
+			stale := staleConfig(cmd.Context(), c)
 			if asJSON {
 				if fs == nil {
 					fs = []*chaos.Fault{}
+				}
+				if stale != "" {
+					fmt.Fprintln(cmd.ErrOrStderr(), stale)
 				}
 				return printJSON(out, fs)
 			}
 			if len(fs) == 0 {
 				fmt.Fprintln(out, "no faults")
-				return nil
+			} else if err := printFaults(out, fs, newAnnouncer(cmd.Context(), c), time.Now(), stale != ""); err != nil {
+				return err
 			}
-			return printFaults(out, fs, newAnnouncer(cmd.Context(), c), time.Now())
+			if stale != "" {
+				fmt.Fprintln(out, "\n"+stale)
+			}
+			return nil
 		},
 	}
 	addAPIFlags(cmd, true)
 	return cmd
 }
 
-// printFaults writes faults as a table.
-func printFaults(w io.Writer, fs []*chaos.Fault, an announcer, now time.Time) error {
+// printFaults writes faults as a table; staleConfig marks the config file's
+// faults as stale (its last reload failed).
+func printFaults(w io.Writer, fs []*chaos.Fault, an announcer, now time.Time, staleConfig bool) error {
 	tw := table(w)
 	fmt.Fprintln(tw, "ID\tACTION\tTARGET\tNODES\tMATCH\tSTATE\tEXPIRES IN\tINJECTED\tSOURCE")
 	for _, f := range fs {
+		source := dash(f.Source)
+		if staleConfig && f.Source == "config" {
+			source += " (stale)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", f.ID, faultAction(&f.Spec), dash(f.Spec.Target),
-			dash(an.nodes(f.Nodes)), dash(matchSummary(&f.Spec.Match)), faultState(f), expiresIn(f, now), f.Injected, dash(f.Source))
+			dash(an.nodes(f.Nodes)), dash(matchSummary(&f.Spec.Match)), faultState(f), expiresIn(f, now), f.Injected, source)
 	}
 	return tw.Flush()
+}
+
+// staleConfig is a warning when the proxy's config file failed to reload
+// (its faults in force are those of its last good version), or "".
+func staleConfig(ctx context.Context, c *api.Client) string {
+	var st configStatus
+	if err := c.Get(ctx, "/v1/config", &st); err != nil || st.OK || st.File == "" {
+		return "" // no config file, a proxy without the route, or all is well
+	}
+	since := "start-up"
+	if !st.LastOKAt.IsZero() {
+		since = st.LastOKAt.Local().Format("15:04:05")
+	}
+	return fmt.Sprintf("stale: the config file %s failed to reload at %s; its faults are those of %s, its last good version:\n  %s",
+		st.File, st.LoadedAt.Local().Format("15:04:05"), since, strings.ReplaceAll(st.Error, "\n", "\n  "))
 }
 
 // faultAction is the action with its main parameter: "error MISCONF", "latency 100ms±50ms".

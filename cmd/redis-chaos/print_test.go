@@ -83,7 +83,7 @@ func TestPrintFaults(t *testing.T) {
 		Nodes: []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379", "10.0.0.4:6379", "10.0.0.5:6379"},
 		State: "active", Expires: now.Add(time.Minute), Injected: 3, Source: "api", Error: "boom"}}
 	var b bytes.Buffer
-	if err := printFaults(&b, fs, an, now); err != nil {
+	if err := printFaults(&b, fs, an, now, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"latency 1ms±1ms", "127.0.0.1:7001,10.0.0.2:6379,10.0.0.3:6379 +2 more",

@@ -199,7 +199,7 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		served: make(chan error, 1), engineErr: make(chan error, 1), stopEng: stopEng}
 	go func() { rt.engineErr <- eng.Run(engCtx) }()
 	go func() { rt.served <- hs.Serve(apiLn) }()
-	if err := startConfigFaults(ctx, v, eng, log); err != nil { // the config file's faults: list, hot-reloaded
+	if err := startConfigFaults(ctx, v, eng, h, reg, log); err != nil { // the config file's faults: list, hot-reloaded
 		rt.stop()
 		return nil, err
 	}
