@@ -487,11 +487,15 @@ func (k *Checker) checkResend(c *clientState, cn *connState, ev *proxy.Event) bo
 		ev.Time.Sub(k.unknownSince(p, ev.Time)) <= k.th.RetryWindow &&
 		(p.conn != cn.id || ev.Time.Sub(p.sent) >= sameConnResend) {
 		delete(rs.pending, ev.Hash)
-		note := "the identical command sent again"
 		if p.conn == cn.id {
-			note += " on the same connection"
+			// Clients that multiplex one connection per node (ioredis,
+			// node-redis) also send identical commands of concurrent
+			// callers (a counter's INCRs) behind a held one.
+			k.occurPossible(RuleUnsafeRetry, c, ev.Time, p.ev,
+				k.evidence(ev, "the identical command sent again on the same connection (or another caller's)"))
+			return true
 		}
-		k.occur(RuleUnsafeRetry, c, ev.Time, p.ev, k.evidence(ev, note))
+		k.occur(RuleUnsafeRetry, c, ev.Time, p.ev, k.evidence(ev, "the identical command sent again"))
 		return true
 	}
 	if a, ok := rs.abandoned[ev.Hash]; ok && a.conn != cn.id && ev.Time.After(a.sent) && ev.Time.Before(a.done) {

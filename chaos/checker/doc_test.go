@@ -40,7 +40,10 @@ proxy and reports **findings**: a rule broken by a client, with evidence (sample
 with timestamps; never values, never the arguments of AUTH, HELLO, MIGRATE, CONFIG SET or
 ACL SETUSER), an explanation, what a correct client does instead, and a remedy for the
 client's library (go-redis, redis-py, Jedis, Lettuce, node-redis, ioredis) when it named
-itself with CLIENT SETINFO; otherwise every library's remedy.
+itself with CLIENT SETINFO; otherwise every library's remedy. When the wire cannot rule out
+another explanation for what a rule saw (an identical INCR on the same connection may be
+another caller's), the finding is marked ` + "`possible`" + ` and ranks one severity below the
+rule's; a later occurrence the wire confirms restores the rule's severity.
 
 API: ` + "`GET /v1/findings`" + ` (` + "`?severity=high,medium`" + `, ` + "`?min_severity=medium`" + `, ` + "`?rule=`" + `, ` + "`?client=`" + `),
 ` + "`DELETE /v1/findings`" + `, ` + "`GET /v1/clients`" + `, ` + "`GET /v1/rules`" + `. Metrics:

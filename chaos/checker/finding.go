@@ -36,6 +36,17 @@ func (s Severity) Rank() int {
 	return 0
 }
 
+// lower is the next severity down (info stays info).
+func (s Severity) lower() Severity {
+	switch s {
+	case High:
+		return Medium
+	case Medium:
+		return Low
+	}
+	return Info
+}
+
 // AtLeast reports whether s is as severe as min or more.
 func (s Severity) AtLeast(min Severity) bool { return s.Rank() >= min.Rank() }
 
@@ -145,13 +156,16 @@ func (e EvidenceEvent) String() string {
 
 // Finding is one rule broken by one client, aggregated over every occurrence.
 type Finding struct {
-	Rule        string          `json:"rule"`
-	Severity    Severity        `json:"severity"`
-	Title       string          `json:"title"`
-	Client      ClientID        `json:"client"`
-	FirstSeen   time.Time       `json:"first_seen"`
-	LastSeen    time.Time       `json:"last_seen"`
-	Count       int             `json:"count"`    // occurrences
+	Rule      string    `json:"rule"`
+	Severity  Severity  `json:"severity"`
+	Title     string    `json:"title"`
+	Client    ClientID  `json:"client"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Count     int       `json:"count"` // occurrences
+	// Possible: every occurrence has another explanation the wire cannot
+	// rule out; Severity is then one below the rule's.
+	Possible    bool            `json:"possible,omitempty"`
 	Nodes       []string        `json:"nodes"`    // real addresses of the nodes involved
 	Evidence    []EvidenceEvent `json:"evidence"` // a bounded sample: the first occurrences and the latest
 	Explanation string          `json:"explanation"`

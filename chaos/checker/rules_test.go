@@ -463,7 +463,18 @@ func TestUnsafeRetry(t *testing.T) {
 		a.held("INCR", "k3")
 		s.advance(time.Second)
 		a.held("INCR", "k3")
-		s.want(RuleUnsafeRetry, 1)
+		f := s.want(RuleUnsafeRetry, 1)
+		if !f.Possible || f.Severity != Medium {
+			t.Fatalf("a copy on the same connection (maybe another caller's): %s, possible %v", f.Severity, f.Possible)
+		}
+		// A copy on another connection later confirms it.
+		b := s.conn(0, "ioredis", "5", "")
+		a.held("INCR", "k4")
+		s.advance(time.Second)
+		b.held("INCR", "k4")
+		if f := s.want(RuleUnsafeRetry, 1); f.Possible || f.Severity != High || f.Count != 2 {
+			t.Fatalf("confirmed: %s, possible %v, count %d", f.Severity, f.Possible, f.Count)
+		}
 	})
 	t.Run("concurrent counters", func(t *testing.T) {
 		// Many callers increment one counter: identical commands, answered

@@ -13,14 +13,19 @@ type findingKey struct {
 // findingState is a finding being aggregated: the first evidence events are
 // kept, then a ring of the latest.
 type findingState struct {
-	f     Finding
-	head  []EvidenceEvent
-	tail  *ring[EvidenceEvent]
-	nodes map[string]struct{}
+	f       Finding
+	head    []EvidenceEvent
+	tail    *ring[EvidenceEvent]
+	nodes   map[string]struct{}
+	certain bool // an occurrence was not only possible
 }
 
 func (fs *findingState) snapshot() Finding {
 	f := fs.f
+	if !fs.certain {
+		f.Possible = true
+		f.Severity = f.Severity.lower()
+	}
 	f.Evidence = make([]EvidenceEvent, 0, len(fs.head)+fs.tail.len())
 	f.Evidence = append(f.Evidence, fs.head...)
 	for i := 0; i < fs.tail.len(); i++ {
@@ -43,6 +48,17 @@ func (fs *findingState) snapshot() Finding {
 
 // occur records one occurrence of a rule by a client, with its evidence.
 func (k *Checker) occur(rule string, c *clientState, at time.Time, evidence ...EvidenceEvent) {
+	k.record(rule, c, at, true, evidence)
+}
+
+// occurPossible records an occurrence the wire cannot confirm (another
+// explanation fits as well): a finding made only of such occurrences says
+// so (Finding.Possible) and ranks one severity lower.
+func (k *Checker) occurPossible(rule string, c *clientState, at time.Time, evidence ...EvidenceEvent) {
+	k.record(rule, c, at, false, evidence)
+}
+
+func (k *Checker) record(rule string, c *clientState, at time.Time, certain bool, evidence []EvidenceEvent) {
 	if k.disabled[rule] || c == nil {
 		return
 	}
@@ -69,6 +85,7 @@ func (k *Checker) occur(rule string, c *clientState, at time.Time, evidence ...E
 		c.findings++
 		k.log.Info("finding", "rule", rule, "severity", r.Severity, "client", c.id.String())
 	}
+	fs.certain = fs.certain || certain
 	fs.f.Count++
 	if at.Before(fs.f.FirstSeen) {
 		fs.f.FirstSeen = at

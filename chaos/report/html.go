@@ -161,7 +161,7 @@ pre { white-space: pre-wrap; margin: 6px 0 0; font-size: 12px; background: #f6f8
 <tr><th>#</th><th>severity</th><th>rule</th><th>client</th><th>count</th><th>seen</th><th>what happened and how to fix it</th></tr>
 {{range $i, $f := .R.Findings}}<tr>
 <td>{{inc $i}}</td>
-<td><span class="badge {{sev $f.Severity}}">{{sev $f.Severity}}</span></td>
+<td><span class="badge {{sev $f.Severity}}">{{sev $f.Severity}}</span>{{if $f.Possible}}<div class="muted">possible</div>{{end}}</td>
 <td><span class="rule">{{$f.Rule}}</span><div class="muted">{{$f.Title}}</div></td>
 <td>{{$f.Client.String}}{{with $f.Nodes}}<div class="muted mono">{{join . " "}}</div>{{end}}</td>
 <td>{{$f.Count}}</td>

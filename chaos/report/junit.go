@@ -233,7 +233,11 @@ func classPart(s string) string {
 // findingText is a finding as plain text: who, how often, the evidence, the fix.
 func findingText(f *checker.Finding) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s [%s] by %s: %d time(s), %s to %s\n", f.Rule, f.Severity, f.Client,
+	possible := ""
+	if f.Possible {
+		possible = ", possible"
+	}
+	fmt.Fprintf(&b, "%s [%s%s] by %s: %d time(s), %s to %s\n", f.Rule, f.Severity, possible, f.Client,
 		f.Count, f.FirstSeen.UTC().Format("15:04:05.000"), f.LastSeen.UTC().Format("15:04:05.000"))
 	b.WriteString(f.Explanation + "\n")
 	b.WriteString("evidence:\n")

@@ -501,7 +501,11 @@ func summarize(w io.Writer, r *report.Report, failOn checker.Severity) {
 		if f.Severity.AtLeast(failOn) {
 			mark = "✗"
 		}
-		fmt.Fprintf(w, "  %s %-6s %-26s %s ×%d\n", mark, f.Severity, f.Rule, f.Client, f.Count)
+		possible := ""
+		if f.Possible {
+			possible = " (possible)"
+		}
+		fmt.Fprintf(w, "  %s %-6s %-26s %s ×%d%s\n", mark, f.Severity, f.Rule, f.Client, f.Count, possible)
 	}
 }
 
