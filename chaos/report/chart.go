@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,7 +141,7 @@ func (r *Report) chart() string {
 		}
 		x0, x1 := x(sc.Start), x(orEnd(sc.End, end))
 		fill := []string{"#eef2f7", "#e4e9f1"}[i%2]
-		fmt.Fprintf(&b, `<g class="scenario" data-scenario="%s"><title>%s</title>`, esc(sc.Name), esc(scenarioTitle(&sc, start)))
+		fmt.Fprintf(&b, `<g class="scenario" data-scenario="%s"><title>%s</title>`, esc(sc.Name), esc(r.proxyNames(scenarioTitle(&sc, start))))
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s" stroke="#b8c2d0" stroke-width="0.5"/>`,
 			x0, yScenarios, math.Max(x1-x0, 1), bandH, fill)
 		fmt.Fprintf(&b, `<text class="band" x="%.1f" y="%d">%s</text>`, x0+4, yScenarios+15, esc(fit(sc.Name, x1-x0-8)))
@@ -315,6 +316,15 @@ func (r *Report) announce(addr string) string {
 		}
 	}
 	return addr
+}
+
+// token is a word of free text that may be a node address.
+var token = regexp.MustCompile(`[^\s,;()]+`)
+
+// proxyNames rewrites the real node addresses in free text (a scenario's
+// detail) to the proxy addresses clients use, as the fault columns name them.
+func (r *Report) proxyNames(s string) string {
+	return token.ReplaceAllStringFunc(s, r.announce)
 }
 
 func (r *Report) faultTitle(f checker.FaultWindow, start time.Time) string {

@@ -334,3 +334,33 @@ func TestVerdictIncomplete(t *testing.T) {
 		t.Fatal("a scenario never played is drawn on the timeline")
 	}
 }
+
+// TestHTMLNamesProxyAddresses: the scenarios table names nodes by the proxy
+// addresses clients use, in its text as in its fault column (the scenario's
+// detail carries the real addresses the engine picked).
+func TestHTMLNamesProxyAddresses(t *testing.T) {
+	r := sample()
+	r.Scenarios[0].Detail = "one master; nodes 10.0.0.1:30002, 10.0.0.1:30005 (10.0.0.1:300021 is no node)"
+	r.Scenarios[0].Faults[0].Nodes = []string{"10.0.0.1:30002"}
+	var buf bytes.Buffer
+	if err := r.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	start, end := strings.Index(page, "<h2>Scenarios</h2>"), strings.Index(page, "<h2>Findings</h2>")
+	if start < 0 || end < start {
+		t.Fatal("no scenarios table")
+	}
+	table := page[start:end]
+	for _, want := range []string{"nodes 127.0.0.1:7002, 127.0.0.1:7005 (10.0.0.1:300021 is no node)", "down 127.0.0.1:7002"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("scenarios table lacks %q:\n%s", want, table)
+		}
+	}
+	if strings.Contains(table, "10.0.0.1:30002 ") || strings.Contains(table, "10.0.0.1:30002,") {
+		t.Errorf("scenarios table names a real address:\n%s", table)
+	}
+	if !regexp.MustCompile(`<title>master-down: [^<]*one master; nodes 127\.0\.0\.1:7002, 127\.0\.0\.1:7005`).MatchString(page) {
+		t.Errorf("the chart's scenario band does not name proxy addresses")
+	}
+}
