@@ -18,7 +18,7 @@ var (
 	// ErrPortInUse reports that a node port or cluster bus port is already taken.
 	ErrPortInUse = errors.New("provision: port in use")
 	// ErrRedisServerNotFound reports that no redis-server binary could be found.
-	ErrRedisServerNotFound = errors.New("provision: redis-server not found (install it with `apt-get install -y redis-server` or scripts/install-redis.sh)")
+	ErrRedisServerNotFound = errors.New("provision: redis-server not found (bash scripts/install-redis.sh installs it with apt, dnf, apk or Homebrew; or give its path)")
 	// ErrRunning reports that a cluster (or node) recorded in the directory is still running.
 	ErrRunning = errors.New("provision: already running")
 	// ErrNotProvisioned reports a node or cluster this package did not provision.

@@ -493,7 +493,7 @@ func TestStartErrors(t *testing.T) {
 	}{
 		{"port in use", Config{BasePort: base, Shards: 2, Replicas: -1}, ErrPortInUse, "port of node 1 127.0.0.1:" + strconv.Itoa(base+1)},
 		{"bus port in use", Config{BasePort: base + 2, Shards: 1, Replicas: -1}, ErrPortInUse, "cluster bus port of node 0"},
-		{"no redis-server", Config{BasePort: base, RedisServer: "/nonexistent/redis-server"}, ErrRedisServerNotFound, "apt-get install -y redis-server"},
+		{"no redis-server", Config{BasePort: base, RedisServer: "/nonexistent/redis-server"}, ErrRedisServerNotFound, "bash scripts/install-redis.sh installs it"},
 		{"negative shards", Config{Shards: -1}, ErrInvalidConfig, "shards"},
 		{"ports beyond 65535", Config{BasePort: 60000}, ErrInvalidConfig, "65535"},
 		{"unspecified host", Config{Host: "0.0.0.0"}, ErrInvalidConfig, "host"},

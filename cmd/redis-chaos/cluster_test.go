@@ -190,7 +190,7 @@ func TestClusterUpRejectsBadInput(t *testing.T) {
 		{"ports beyond 65535", []string{"--cluster-base-port", "60000"}, nil, "beyond 65535"},
 		{"bad node timeout", []string{"--node-timeout", "0s"}, nil, "--node-timeout"},
 		{"port in use", []string{"--cluster-base-port", strconv.Itoa(base)}, nil, "port of node 4 127.0.0.1:" + strconv.Itoa(base+4)},
-		{"redis-server missing", []string{"--cluster-base-port", strconv.Itoa(base)}, map[string]string{"REDIS_CHAOS_REDIS_SERVER": "/nonexistent/redis-server"}, "apt-get install -y redis-server"},
+		{"redis-server missing", []string{"--cluster-base-port", strconv.Itoa(base)}, map[string]string{"REDIS_CHAOS_REDIS_SERVER": "/nonexistent/redis-server"}, "bash scripts/install-redis.sh installs it"},
 		{"bad host", []string{"--host", "nowhere"}, nil, "host must be"},
 	}
 	for _, tt := range tests {

@@ -100,7 +100,7 @@ vm_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # need_redis — installs redis-server/redis-cli/redis-benchmark if missing.
 need_redis() {
   if ! command -v redis-benchmark >/dev/null || ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-    bash "$ROOT/scripts/install-redis.sh"
+    bash "$ROOT/scripts/install-redis.sh" --with-benchmark
   fi
 }
 
