@@ -17,7 +17,7 @@ import (
 
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
-	assembly "github.com/redis-chaos/redis-chaos/chaos/stack"
+	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/provision"
 	"github.com/redis-chaos/redis-chaos/proxy"
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
@@ -31,8 +31,8 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// stack is a real cluster, a proxy and an engine in front of it.
-type stack struct {
+// env is a real cluster with a proxy and an engine in front of it.
+type env struct {
 	cluster *provision.Cluster
 	proxy   *proxy.Server
 	engine  *chaos.Engine
@@ -40,28 +40,29 @@ type stack struct {
 
 const testNodeTimeout = time.Second
 
-func startStack(t *testing.T, realMode bool, seed uint64) *stack {
+func startStack(t *testing.T, realMode bool, seed uint64) *env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a real cluster")
 	}
 	c := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: testNodeTimeout})
-	st, err := chaos.ReadSettings(context.Background(), c.Seed(), "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := chaos.Config{Settings: st, Seed: seed}
+	cfg := stack.Config{Proxy: testenv.ProxyConfig(c.Addrs()), Engine: chaos.Config{Seed: seed}}
 	if realMode {
-		cfg.Real = assembly.RealCluster(c)
+		cfg.Engine.Real = stack.RealCluster(c)
 	}
-	e := chaos.New(cfg)
-	p := testenv.StartProxy(t, c.Addrs(), func(pc *proxy.Config) { pc.Policy = e })
-	e.SetData(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &stack{cluster: c, proxy: p, engine: e}
+	s := startOn(t, cfg)
+	return &env{cluster: c, proxy: s.Proxy, engine: s.Engine}
+}
+
+// startOn starts the stack and closes it when the test ends.
+func startOn(tb testing.TB, cfg stack.Config) *stack.Stack {
+	tb.Helper()
+	s, err := stack.Start(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
 
 // shardKeys returns one key per shard (shard order: masters by first slot).
@@ -244,20 +245,20 @@ func (l *load) waitOK(t *testing.T, n int) {
 }
 
 // runScenario plays a scenario under load and returns the class sequences.
-func runScenario(t *testing.T, s *stack, name, mode string, hold time.Duration) (*chaos.Run, [][]string) {
+func runScenario(t *testing.T, s *env, name, mode string, hold time.Duration) (*chaos.Run, [][]string) {
 	r, l := playUnderLoad(t, s, name, mode, hold)
 	classes, _ := l.result()
 	return r, classes
 }
 
 // runScenarioSpans plays a scenario under load and returns the runs of each class.
-func runScenarioSpans(t *testing.T, s *stack, name, mode string, hold time.Duration) (*chaos.Run, [][]span) {
+func runScenarioSpans(t *testing.T, s *env, name, mode string, hold time.Duration) (*chaos.Run, [][]span) {
 	r, l := playUnderLoad(t, s, name, mode, hold)
 	l.result()
 	return r, l.spans
 }
 
-func playUnderLoad(t *testing.T, s *stack, name, mode string, hold time.Duration) (*chaos.Run, *load) {
+func playUnderLoad(t *testing.T, s *env, name, mode string, hold time.Duration) (*chaos.Run, *load) {
 	t.Helper()
 	l := startLoad(t, s.proxy)
 	l.waitOK(t, 5)
@@ -519,7 +520,7 @@ func TestBlockedClientReleased(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, func() error { return c.Set(ctx, keys[0]+"x", "1", 0).Err() })
 }
 
-func proxyAddrOf(t *testing.T, s *stack, key string) string {
+func proxyAddrOf(t *testing.T, s *env, key string) string {
 	slot := topology.Slot([]byte(key))
 	for _, m := range s.proxy.Topology().Masters() {
 		for _, r := range m.Slots {

@@ -48,7 +48,13 @@ type Settings struct {
 
 // Config configures an Engine. Zero values get defaults.
 type Config struct {
+	// Data is the data path the engine acts on: the proxy whose Policy is
+	// Policy.
 	Data Data
+	// Policy is where the engine publishes what the data path must do; if
+	// nil, New makes one (Engine.Policy). The proxy takes it before the
+	// engine exists, since the engine acts on the proxy.
+	Policy *Policy
 	// Real is the cluster real-mode faults act on (one this process
 	// provisioned); nil refuses real mode.
 	Real     RealCluster
@@ -111,7 +117,7 @@ type Engine struct {
 	nextRun    int
 	wake       chan struct{}
 
-	snap atomic.Pointer[snapshot]
+	pol *Policy
 
 	metrics *engineMetrics
 	wg      sync.WaitGroup
@@ -136,8 +142,12 @@ func New(cfg Config) *Engine {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
+	if cfg.Policy == nil {
+		cfg.Policy = new(Policy)
+	}
 	e := &Engine{
 		cfg:     cfg,
+		pol:     cfg.Policy,
 		log:     cfg.Logger,
 		now:     cfg.Now,
 		seed:    seed,
@@ -148,17 +158,12 @@ func New(cfg Config) *Engine {
 		wake:    make(chan struct{}, 1),
 		metrics: newEngineMetrics(cfg.Registerer),
 	}
-	e.snap.Store(&snapshot{quiet: true})
+	e.pol.snap.Store(&snapshot{quiet: true})
 	return e
 }
 
-// SetData attaches the proxy (created after the engine, since the proxy takes
-// the engine as its Policy). Call it before Run.
-func (e *Engine) SetData(d Data) {
-	e.mu.Lock()
-	e.cfg.Data = d
-	e.mu.Unlock()
-}
+// Policy returns the policy the engine publishes into: the proxy's Policy.
+func (e *Engine) Policy() *Policy { return e.pol }
 
 // Seed returns the seed of the engine's random picks.
 func (e *Engine) Seed() uint64 { return e.seed }
@@ -330,7 +335,7 @@ func (e *Engine) Clear(reason string) int {
 	if err := e.ensureVirtualLocked(); err == nil {
 		e.publishLocked(now)
 	} else {
-		e.snap.Store(&snapshot{quiet: true})
+		e.pol.snap.Store(&snapshot{quiet: true})
 	}
 	e.mu.Unlock()
 	if n > 0 {
@@ -367,7 +372,7 @@ func (e *Engine) step() {
 		changed = true
 	}
 	// cluster_state also turns with time alone (majority lost after node-timeout).
-	if e.vc != nil && e.vc.clusterFail(now) != e.snap.Load().fail {
+	if e.vc != nil && e.vc.clusterFail(now) != e.pol.snap.Load().fail {
 		changed = true
 	}
 	if changed {
@@ -391,6 +396,9 @@ func (e *Engine) activeLocked() map[string]int {
 func (e *Engine) ensureVirtualLocked() error {
 	if e.vc != nil {
 		return nil
+	}
+	if e.cfg.Data == nil {
+		return ErrNotStarted
 	}
 	t := e.cfg.Data.Topology()
 	if t == nil {
@@ -524,8 +532,9 @@ func (e *Engine) publishLocked(now time.Time) {
 		}
 	}
 	snap := buildSnapshot(e.vc, active, e.cfg.Settings, e.seed, now)
-	e.snap.Store(snap)
-	if snap.virtual && e.cfg.Data != nil {
+	snap.metrics = e.metrics
+	e.pol.snap.Store(snap)
+	if snap.virtual {
 		// Redis unblocks clients blocked on a slot that fails or moves.
 		e.cfg.Data.Interrupt(snap.blockedReply)
 	}
@@ -543,20 +552,23 @@ func (e *Engine) Topology() *VirtualView {
 	return e.vc.view(e.now())
 }
 
-// Refresh rebuilds the virtual cluster from the real topology when no fault is
-// active (the proxy calls this after its own refresh finds a change).
-func (e *Engine) Refresh() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.faults) > 0 && e.vc != nil && e.vc.changed() {
-		return
+// Nodes returns the data path's nodes with the roles of the virtual cluster:
+// the roles clients are told, which differ from the real ones after a
+// simulated failover.
+func (e *Engine) Nodes() []proxy.NodeInfo {
+	nodes := e.cfg.Data.Nodes()
+	if v := e.Topology(); v != nil && v.Differ {
+		byAddr := map[string]VirtualNode{}
+		for _, vn := range v.Nodes {
+			byAddr[vn.Addr] = vn
+		}
+		for i := range nodes {
+			if vn, ok := byAddr[nodes[i].Addr]; ok {
+				nodes[i].Role, nodes[i].MasterID = vn.Role, vn.Master
+			}
+		}
 	}
-	t := e.cfg.Data.Topology()
-	if t == nil {
-		return
-	}
-	e.vc = newVirtual(t, e.cfg.Data.Nodes(), e.cfg.Settings)
-	e.publishLocked(e.now())
+	return nodes
 }
 
 // pickLocked draws n distinct items from list with the engine's seeded source.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
+	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/provision"
 	"github.com/redis-chaos/redis-chaos/proxy"
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
@@ -27,11 +28,7 @@ func TestEngine(t *testing.T) {
 		t.Skip("needs a real cluster")
 	}
 	c := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: time.Second})
-	st, err := chaos.ReadSettings(context.Background(), c.Seed(), "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	on := func(t *testing.T, seed uint64) (*chaos.Engine, *proxy.Server) { return engineOn(t, c, st, seed) }
+	on := func(t *testing.T, seed uint64) (*chaos.Engine, *proxy.Server) { return engineOn(t, c, seed) }
 	t.Run("seeded picks", func(t *testing.T) { testSeededPicks(t, on) })
 	t.Run("seeded probability", func(t *testing.T) { testSeededProbability(t, on) })
 	t.Run("every scenario starts", func(t *testing.T) { testEveryScenarioStarts(t, on) })
@@ -114,16 +111,10 @@ func testCrossSlotFirst(t *testing.T, on engineFactory) {
 type engineFactory func(t *testing.T, seed uint64) (*chaos.Engine, *proxy.Server)
 
 // engineOn starts a proxy with its own engine in front of the cluster.
-func engineOn(t *testing.T, c *provision.Cluster, st chaos.Settings, seed uint64) (*chaos.Engine, *proxy.Server) {
+func engineOn(t *testing.T, c *provision.Cluster, seed uint64) (*chaos.Engine, *proxy.Server) {
 	t.Helper()
-	e := chaos.New(chaos.Config{Settings: st, Seed: seed})
-	p := testenv.StartProxy(t, c.Addrs(), func(pc *proxy.Config) { pc.Policy = e })
-	e.SetData(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return e, p
+	s := startOn(t, stack.Config{Proxy: testenv.ProxyConfig(c.Addrs()), Engine: chaos.Config{Seed: seed}})
+	return s.Engine, s.Proxy
 }
 
 // picks plays the same sequence of selectors and scenarios on an engine and

@@ -48,9 +48,7 @@ func (d *staticData) Interrupt(func(*proxy.ConnInfo, *proxy.CommandInfo, int) []
 }
 
 func staticEngine() *Engine {
-	e := New(Config{Seed: 1})
-	e.SetData(newStaticData())
-	return e
+	return New(Config{Seed: 1, Data: newStaticData()})
 }
 
 var (
@@ -161,7 +159,7 @@ func BenchmarkCommandNonMatchingFaults(b *testing.B) {
 			cmd := command(getInfo, "bench:{k}")
 			b.ReportAllocs()
 			for b.Loop() {
-				if a := e.Command(c, cmd); a.Kind != proxy.Forward || a.Fault != "" {
+				if a := e.Policy().Command(c, cmd); a.Kind != proxy.Forward || a.Fault != "" {
 					b.Fatalf("action %+v", a)
 				}
 			}

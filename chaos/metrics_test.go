@@ -1,7 +1,6 @@
 package chaos_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
-	"github.com/redis-chaos/redis-chaos/proxy"
+	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/test/testenv"
 )
 
@@ -22,13 +21,8 @@ func TestFaultsActiveByAction(t *testing.T) {
 	}
 	c := testenv.StartCluster(t, testenv.ClusterOptions{Shards: 1, Replicas: -1})
 	reg := prometheus.NewRegistry()
-	e := chaos.New(chaos.Config{Settings: chaos.Settings{NodeTimeout: time.Second}, Seed: 1, Registerer: reg})
-	p := testenv.StartProxy(t, c.Addrs(), func(pc *proxy.Config) { pc.Policy = e })
-	e.SetData(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	e := startOn(t, stack.Config{Proxy: testenv.ProxyConfig(c.Addrs()), NodeTimeout: time.Second,
+		Engine: chaos.Config{Seed: 1, Registerer: reg}}).Engine
 
 	active := func() (map[string]float64, error) {
 		mfs, err := reg.Gather()

@@ -13,6 +13,16 @@ import (
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
 )
 
+// Policy is the engine's part on the data path, a proxy.QuietPolicy: it
+// decides the fate of each command from the snapshot the engine last
+// published, read through one atomic pointer, without a lock. Until an
+// engine publishes into it (Config.Policy), it forwards everything.
+//
+//	proxy ──Command──▶ Policy ──Load──▶ snapshot ◀──publish── Engine (faults, virtual cluster, timers)
+type Policy struct {
+	snap atomic.Pointer[snapshot]
+}
+
 // snapshot is the immutable view the data path reads for every command.
 type snapshot struct {
 	quiet   bool // nothing to do: forward everything
@@ -27,6 +37,7 @@ type snapshot struct {
 	epoch   int
 	seed    uint64
 	vc      *virtualCopy
+	metrics *engineMetrics
 }
 
 // virtualCopy is what topology replies need of the virtual cluster.
@@ -115,12 +126,15 @@ func sortByCheckOrder(fs []*Fault) {
 
 // Quiet reports that no fault and no virtual cluster state is active: every
 // command is forwarded as it is (proxy.QuietPolicy).
-func (e *Engine) Quiet() bool { return e.snap.Load().quiet }
+func (p *Policy) Quiet() bool {
+	s := p.snap.Load()
+	return s == nil || s.quiet
+}
 
-// Command is the proxy's Policy: it decides the fate of one command.
-func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
-	s := e.snap.Load()
-	if s.quiet {
+// Command decides the fate of one command (proxy.Policy).
+func (p *Policy) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
+	s := p.snap.Load()
+	if s == nil || s.quiet {
 		return proxy.Action{}
 	}
 	nv := s.nodes[c.Node]
@@ -129,7 +143,7 @@ func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 	}
 	if f := nv.hang; f != nil {
 		f.count.Add(1) // the commands it held: what its "injected" count says
-		e.metrics.commands.WithLabelValues(f.Spec.Action).Inc()
+		s.metrics.commands.WithLabelValues(f.Spec.Action).Inc()
 		return f.hold.hold(f)
 	}
 	var act proxy.Action
@@ -164,7 +178,7 @@ func (e *Engine) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 		if !f.fire(s.seed) {
 			continue
 		}
-		e.metrics.commands.WithLabelValues(f.Spec.Action).Inc()
+		s.metrics.commands.WithLabelValues(f.Spec.Action).Inc()
 		if f.cmd.act(f, s, nv, cmd, &act) {
 			return act
 		}

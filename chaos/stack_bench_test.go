@@ -1,14 +1,13 @@
 package chaos_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/checker"
+	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/proxy"
 	"github.com/redis-chaos/redis-chaos/test/testenv"
 )
@@ -19,27 +18,10 @@ import (
 // connections send pipelines of 16 GETs to a 1-shard cluster.
 func BenchmarkStack(b *testing.B) {
 	c := testenv.StartCluster(b, testenv.ClusterOptions{Shards: 1, Replicas: -1})
-	st, err := chaos.ReadSettings(context.Background(), c.Seed(), "", "")
-	if err != nil {
-		b.Fatal(err)
-	}
 	bare := testenv.StartProxy(b, c.Addrs(), func(pc *proxy.Config) { pc.Registerer = prometheus.NewRegistry() })
-	eng := chaos.New(chaos.Config{Settings: st})
-	withEngine := testenv.StartProxy(b, c.Addrs(), func(pc *proxy.Config) {
-		pc.Registerer = prometheus.NewRegistry()
-		pc.Policy = eng
-	})
-	eng.SetData(withEngine)
-	eng2 := chaos.New(chaos.Config{Settings: st})
-	ck := checker.New(checker.Config{Registerer: prometheus.NewRegistry()})
-	ck.Start()
-	b.Cleanup(func() { ck.Close() })
-	full := testenv.StartProxy(b, c.Addrs(), func(pc *proxy.Config) {
-		pc.Registerer = prometheus.NewRegistry()
-		pc.Policy = eng2
-		pc.Observer = ck
-	})
-	eng2.SetData(full)
+	withEngine := startOn(b, stack.Config{Proxy: testenv.ProxyConfig(c.Addrs()), Registry: prometheus.NewRegistry()}).Proxy
+	full := startOn(b, stack.Config{Proxy: testenv.ProxyConfig(c.Addrs()), Checker: &checker.Config{},
+		Registry: prometheus.NewRegistry()}).Proxy
 	for _, depth := range []int{1, 16} {
 		for _, tc := range []struct {
 			name string

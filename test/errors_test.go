@@ -21,6 +21,7 @@ import (
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/api"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
+	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/provision"
 	"github.com/redis-chaos/redis-chaos/proxy"
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
@@ -34,48 +35,44 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// stack is a real cluster with a proxy, a chaos engine and the control API.
-type stack struct {
+// env is a real cluster with a proxy, a chaos engine and the control API.
+type env struct {
 	cluster *provision.Cluster
-	st      chaos.Settings
 	proxy   *proxy.Server
 	engine  *chaos.Engine
 	api     *api.Client
 }
 
-func startStack(tb testing.TB, seed uint64) *stack {
+func startStack(tb testing.TB, seed uint64) *env {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("needs a real cluster")
 	}
 	c := testenv.StartCluster(tb, testenv.ClusterOptions{NodeTimeout: time.Second})
-	st, err := chaos.ReadSettings(context.Background(), c.Seed(), "", "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s := &stack{cluster: c, st: st}
-	s.proxy, s.engine = s.addProxy(tb, seed)
-	srv := httptest.NewServer(api.New(api.Config{Proxy: s.proxy, Engine: s.engine}))
+	s := &env{cluster: c}
+	st := s.addProxy(tb, seed)
+	s.proxy, s.engine = st.Proxy, st.Engine
+	srv := httptest.NewServer(st.API)
 	tb.Cleanup(srv.Close)
 	s.api = api.NewClient(srv.URL, "")
 	return s
 }
 
-// addProxy starts another proxy, with its own engine, in front of the cluster.
-func (s *stack) addProxy(tb testing.TB, seed uint64) (*proxy.Server, *chaos.Engine) {
+// addProxy starts another stack (a proxy with its own engine) in front of
+// the cluster.
+func (s *env) addProxy(tb testing.TB, seed uint64) *stack.Stack {
 	tb.Helper()
-	e := chaos.New(chaos.Config{Settings: s.st, Seed: seed})
-	p := testenv.StartProxy(tb, s.cluster.Addrs(), func(pc *proxy.Config) { pc.Policy = e })
-	e.SetData(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.Run(ctx); close(done) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	return p, e
+	st, err := stack.Start(context.Background(), stack.Config{Proxy: testenv.ProxyConfig(s.cluster.Addrs()),
+		Engine: chaos.Config{Seed: seed}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
 }
 
 // owner returns the proxy node of the master that serves key, and another master.
-func (s *stack) owner(tb testing.TB, key string) (own, other proxy.NodeInfo) {
+func (s *env) owner(tb testing.TB, key string) (own, other proxy.NodeInfo) {
 	tb.Helper()
 	slot := topology.Slot([]byte(key))
 	byAddr := map[string]proxy.NodeInfo{}
@@ -141,7 +138,7 @@ func TestErrors(t *testing.T) {
 // command for a slot it does not serve with MOVED, and one whose keys are in
 // several slots with CROSSSLOT, before the errors it checks later (OOM,
 // MISCONF, READONLY …), even with such a fault on it.
-func testRedirectFirst(t *testing.T, s *stack) {
+func testRedirectFirst(t *testing.T, s *env) {
 	ctx := context.Background()
 	const mine, theirs = "first:{a}", "first:{b}"
 	own, _ := s.owner(t, mine)
@@ -176,7 +173,7 @@ func testRedirectFirst(t *testing.T, s *stack) {
 
 // testErrorKinds injects every error kind on SET and checks that redis-cli
 // prints Redis's exact text, while other commands are untouched.
-func testErrorKinds(t *testing.T, s *stack) {
+func testErrorKinds(t *testing.T, s *env) {
 	ctx := context.Background()
 	const key = "errkind:{a}"
 	own, other := s.owner(t, key)
@@ -226,7 +223,7 @@ func testErrorKinds(t *testing.T, s *stack) {
 
 // testCustomError checks a user's own error text, and that a fault reaches
 // the next command of a connection opened before it.
-func testCustomError(t *testing.T, s *stack) {
+func testCustomError(t *testing.T, s *env) {
 	ctx := context.Background()
 	own, _ := s.owner(t, "k")
 	// A connection opened before the fault gets it on its next command.
@@ -259,7 +256,7 @@ func testCustomError(t *testing.T, s *stack) {
 
 // testFaultTTL checks that a fault with a 3 s TTL acts until it expires and
 // is gone after it.
-func testFaultTTL(t *testing.T, s *stack) {
+func testFaultTTL(t *testing.T, s *env) {
 	ctx := context.Background()
 	own, _ := s.owner(t, "ttl:{x}")
 	f, err := s.api.AddFault(ctx, fault.Spec{Action: "error", Error: "LOADING", Target: own.Announce,

@@ -105,7 +105,8 @@ func (p *pipelines) run(b *testing.B, n int) {
 // of other load on the machine move it little.
 func BenchmarkProxyNonMatchingFaults(b *testing.B) {
 	s := startStack(b, 9)
-	p100, e100 := s.addProxy(b, 9)
+	st100 := s.addProxy(b, 9)
+	p100, e100 := st100.Proxy, st100.Engine
 	for _, sp := range nonMatching(100) {
 		if _, err := e100.Add(sp, "bench"); err != nil {
 			b.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/api"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
+	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/proxy"
 	"github.com/redis-chaos/redis-chaos/test/testenv"
 )
@@ -79,22 +80,19 @@ func startAPIWith(t testing.TB, o testenv.ClusterOptions, logger *slog.Logger) *
 		t.Skip("needs a real cluster")
 	}
 	c := testenv.StartCluster(t, o)
-	st, err := chaos.ReadSettings(context.Background(), c.Seed(), "", "")
+	s, err := stack.Start(context.Background(), stack.Config{
+		Proxy:    testenv.ProxyConfig(c.Addrs()),
+		Engine:   chaos.Config{Seed: 7, Limits: fault.Limits{MaxTTL: testMaxTTL}},
+		API:      api.Config{Logger: logger},
+		Registry: prometheus.NewRegistry(),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	e := chaos.New(chaos.Config{Settings: st, Seed: 7, Limits: fault.Limits{MaxTTL: testMaxTTL}, Registerer: reg})
-	p := testenv.StartProxy(t, c.Addrs(), func(pc *proxy.Config) { pc.Policy = e; pc.Registerer = reg })
-	e.SetData(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	h := api.New(api.Config{Proxy: p, Engine: e, Gatherer: reg, Logger: logger})
-	srv := httptest.NewServer(h)
+	t.Cleanup(func() { s.Close() })
+	srv := httptest.NewServer(s.API)
 	t.Cleanup(srv.Close)
-	return &apiEnv{proxy: p, engine: e, handler: h, srv: srv, client: api.NewClient(srv.URL, "")}
+	return &apiEnv{proxy: s.Proxy, engine: s.Engine, handler: s.API, srv: srv, client: api.NewClient(srv.URL, "")}
 }
 
 // raw sends a request and returns the status and body.

@@ -23,7 +23,7 @@ var outageScenarios = []string{"replica-down", "master-down", "shard-replicas-do
 	"majority-masters-down", "all-masters-down", "shard-down", "all-down"}
 
 // engineStack is the proxy with the chaos engine as its Policy and the
-// checker as its Observer, wired as `redis-chaos proxy` wires them: the
+// checker as its Observer, put together as `redis-chaos proxy` does it: the
 // checker learns the engine's faults and the virtual cluster's roles.
 type engineStack struct {
 	p  *proxy.Server
@@ -37,67 +37,17 @@ func startEngineStack(t *testing.T, realMode bool) *engineStack {
 		t.Skip("needs a real cluster")
 	}
 	cl := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: time.Second})
-	st, err := chaos.ReadSettings(context.Background(), cl.Seed(), "", "")
+	cfg := stack.Config{Proxy: testenv.ProxyConfig(cl.Addrs()), Engine: chaos.Config{Seed: 5},
+		Checker: &checker.Config{Tick: 50 * time.Millisecond}}
+	if realMode {
+		cfg.Engine.Real = stack.RealCluster(cl)
+	}
+	s, err := stack.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := chaos.Config{Settings: st, Seed: 5}
-	if realMode {
-		cfg.Real = stack.RealCluster(cl)
-	}
-	s := &engineStack{e: chaos.New(cfg)}
-	ns := &engineNodes{e: s.e}
-	s.ck = checker.New(checker.Config{Faults: engineFaults{s.e}, Nodes: ns, Tick: 50 * time.Millisecond})
-	s.ck.Start()
-	t.Cleanup(func() { s.ck.Close() })
-	s.p = testenv.StartProxy(t, cl.Addrs(), func(pc *proxy.Config) { pc.Policy = s.e; pc.Observer = s.ck })
-	ns.p.Store(s.p)
-	s.e.SetData(s.p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.e.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return s
-}
-
-// engineFaults and engineNodes are cmd/redis-chaos's adapters (package main,
-// so not importable): the engine's active faults, and the proxy's nodes with
-// the virtual cluster's roles.
-type engineFaults struct{ e *chaos.Engine }
-
-func (f engineFaults) Active(now time.Time) []checker.FaultWindow {
-	var out []checker.FaultWindow
-	for _, x := range f.e.List() {
-		if x.State == "active" && !now.Before(x.Starts) {
-			out = append(out, checker.FaultWindow{ID: x.ID, Action: string(x.Spec.Action), Nodes: x.Nodes, Start: x.Starts})
-		}
-	}
-	return out
-}
-
-type engineNodes struct {
-	p atomic.Pointer[proxy.Server]
-	e *chaos.Engine
-}
-
-func (n *engineNodes) Nodes() []proxy.NodeInfo {
-	p := n.p.Load()
-	if p == nil {
-		return nil
-	}
-	nodes := p.Nodes()
-	if v := n.e.Topology(); v != nil && v.Differ {
-		byAddr := map[string]chaos.VirtualNode{}
-		for _, vn := range v.Nodes {
-			byAddr[vn.Addr] = vn
-		}
-		for i := range nodes {
-			if vn, ok := byAddr[nodes[i].Addr]; ok {
-				nodes[i].Role, nodes[i].MasterID = vn.Role, vn.Master
-			}
-		}
-	}
-	return nodes
+	t.Cleanup(func() { s.Close() })
+	return &engineStack{p: s.Proxy, e: s.Engine, ck: s.Checker}
 }
 
 // sensibleLoad drives a go-redis ClusterClient configured sensibly (dial,

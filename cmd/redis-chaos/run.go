@@ -246,7 +246,7 @@ func runRun(cmd *cobra.Command, v *viper.Viper, args []string) error {
 	stopProxy := func() {
 		if !stopped {
 			stopped = true
-			if err := rt.stop(); err != nil {
+			if err := rt.Close(); err != nil {
 				log.Warn("stopping the proxy", "err", err)
 			}
 		}
@@ -254,13 +254,13 @@ func runRun(cmd *cobra.Command, v *viper.Viper, args []string) error {
 	defer stopProxy()
 
 	var announced []string
-	for _, n := range rt.proxy.Nodes() {
+	for _, n := range rt.Proxy.Nodes() {
 		announced = append(announced, n.Announce)
 	}
-	apiURL := "http://" + rt.apiLn.Addr().String()
+	apiURL := "http://" + rt.APIAddr().String()
 	fmt.Fprintf(stderr, "redis-chaos: ready in %.1fs; REDIS_CLUSTER_ADDRS=%s REDIS_CHAOS_API=%s\n",
 		time.Since(began).Seconds(), strings.Join(announced, ","), apiURL)
-	fmt.Fprintf(stderr, "redis-chaos: %s\n", planned(o, rt.engine.Settings().NodeTimeout))
+	fmt.Fprintf(stderr, "redis-chaos: %s\n", planned(o, rt.Engine.Settings().NodeTimeout))
 	fmt.Fprintf(stderr, "redis-chaos: running %s\n", strings.Join(o.command, " "))
 
 	// The command, in its own process group so that Ctrl-C reaches all of it.
@@ -286,7 +286,7 @@ func runRun(cmd *cobra.Command, v *viper.Viper, args []string) error {
 	go func() { exited <- c.Wait() }()
 
 	// The player: scenarios or the plan, while the command runs.
-	pl := &player{eng: rt.engine, o: o, log: log}
+	pl := &player{eng: rt.Engine, o: o, log: log}
 	playCtx, stopPlay := context.WithCancel(context.Background())
 	playDone := make(chan struct{})
 	go func() { defer close(playDone); pl.play(playCtx) }()
@@ -316,23 +316,23 @@ loop:
 	end := time.Now()
 	stopPlay()
 	<-playDone
-	rt.engine.StopRuns()
-	rt.engine.Clear("run ended")
+	rt.Engine.StopRuns()
+	rt.Engine.Clear("run ended")
 
 	code := exitCode(waitErr)
 	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	rt.checker.Flush(fctx)
+	rt.Checker.Flush(fctx)
 	cancel()
-	rep := report.Build(rt.checker, report.Run{
+	rep := report.Build(rt.Checker, report.Run{
 		Name:     runName(o),
 		Mode:     o.mode,
-		Seed:     rt.engine.Seed(),
+		Seed:     rt.Engine.Seed(),
 		Start:    start,
 		End:      end,
 		Command:  o.command,
 		ExitCode: &code,
 		Seeds:    announced,
-	}, pl.scenarios(end), report.NodesFrom(rt.proxy.Nodes()))
+	}, pl.scenarios(end), report.NodesFrom(rt.Proxy.Nodes()))
 	rep.FailOn = o.failOn
 	rep.FailIncomplete = o.failIncomplete
 	stopProxy()
@@ -803,7 +803,7 @@ func windows(fs []*chaos.Fault, r *chaos.Run, end time.Time) []checker.FaultWind
 	}
 	out := make([]checker.FaultWindow, 0, len(fs))
 	for _, f := range fs {
-		w := faultWindow(f)
+		w := stack.FaultWindow(f)
 		w.End = stop
 		if !f.Expires.IsZero() && f.Expires.Before(stop) {
 			w.End = f.Expires
@@ -833,7 +833,7 @@ type progress struct {
 	w     io.Writer
 	tty   bool
 	pl    *player
-	rt    *runtime
+	rt    *stack.Stack
 	start time.Time
 	shown bool
 }
@@ -844,7 +844,7 @@ func (p *progress) show(n int) {
 	}
 	now := time.Now()
 	var cmds, errs, redirs int
-	for _, s := range p.rt.checker.Series(p.start, now) {
+	for _, s := range p.rt.Checker.Series(p.start, now) {
 		for _, pt := range s.Points {
 			cmds += pt.Commands
 			errs += pt.Errors
@@ -852,7 +852,7 @@ func (p *progress) show(n int) {
 		}
 	}
 	line := fmt.Sprintf("redis-chaos: %s  %s  commands %d  errors %d  redirects %d  findings %d",
-		now.Sub(p.start).Round(time.Second), p.pl.status(), cmds, errs, redirs, p.rt.checker.Stats().Findings)
+		now.Sub(p.start).Round(time.Second), p.pl.status(), cmds, errs, redirs, p.rt.Checker.Stats().Findings)
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 		p.shown = true

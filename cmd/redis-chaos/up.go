@@ -106,11 +106,11 @@ func runUp(ctx context.Context, v *viper.Viper, cmd *cobra.Command) error {
 		return err
 	}
 	fmt.Fprintf(out, "ready in %.1fs\n\n", time.Since(began).Seconds())
-	rt.printBanner(out)
+	printBanner(out, rt)
 	fmt.Fprintln(out, "\nCtrl-C stops the proxy and the cluster.")
 	<-ctx.Done()
 	fmt.Fprintln(out, "shutting down...")
-	return rt.stop()
+	return rt.Close()
 }
 
 // checkListen reports, before the cluster is provisioned, what startProxy

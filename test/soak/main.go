@@ -1,14 +1,15 @@
 // Command soak is the proxy's invariant soak: a real 3×2 cluster, the proxy
-// and the chaos engine in one process, many connections sending random
-// pipelines whose replies identify their request, and a goroutine adding and
-// removing random faults of every simulated kind.
+// and the chaos engine in one process (chaos/stack, as redis-chaos runs
+// them), many connections sending random pipelines whose replies identify
+// their request, and a goroutine adding and removing random faults of every
+// simulated kind.
 //
 //	DURATION=5m CONNS=1000 go run ./test/soak      (or: make soak)
 //	SHARE=1 DURATION=5m go run ./test/soak         (the proxy shares upstream connections)
 //
-//	clients ──pipelines──▶ proxy (Policy: chaos.Engine) ──▶ 3×2 cluster
-//	                            ▲
-//	  faulter ──Add/Remove──────┘
+//	clients ──pipelines──▶ proxy ──▶ 3×2 cluster
+//	                         ▲ Policy
+//	  faulter ──Add/Remove──▶ chaos engine
 //
 // Every reply must be the exact expected one, or an error a fault explains (an
 // injected error, a redirection, a connection closed by reset or down). It
@@ -40,6 +41,7 @@ import (
 
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
+	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/provision"
 	"github.com/redis-chaos/redis-chaos/proxy"
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
@@ -116,7 +118,7 @@ type Result struct {
 	RSSBefore, RSSAfter               uint64 // bytes, after returning freed memory to the OS
 	HeapBefore, HeapAfter             uint64 // heap in use after GC, bytes
 	GoroutinesBefore, GoroutinesAfter int
-	CloseHung                         bool // proxy.Server.Close did not return
+	CloseHung                         bool // stack.Stack.Close did not return
 }
 
 // Check returns an error naming every broken invariant.
@@ -135,7 +137,7 @@ func (r Result) Check() error {
 		errs = append(errs, fmt.Errorf("%d errors no fault explains", r.Unexplained))
 	}
 	if r.CloseHung {
-		errs = append(errs, errors.New("proxy Close did not return within 20 s"))
+		errs = append(errs, errors.New("Close did not return within 20 s"))
 	}
 	if r.OK == 0 {
 		errs = append(errs, errors.New("no command succeeded"))
@@ -175,7 +177,7 @@ func (r Result) print(w io.Writer) {
 	fmt.Fprintf(w, "heap            %s before, %s after\n", mib(r.HeapBefore), mib(r.HeapAfter))
 	fmt.Fprintf(w, "goroutines      %d before, %d after\n", r.GoroutinesBefore, r.GoroutinesAfter)
 	if r.CloseHung {
-		fmt.Fprintln(w, "proxy Close    HUNG (did not return within 20 s)")
+		fmt.Fprintln(w, "Close          HUNG (did not return within 20 s)")
 	}
 }
 
@@ -207,28 +209,23 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			err = fmt.Errorf("stop cluster: %w", serr)
 		}
 	}()
-	st, err := chaos.ReadSettings(ctx, c.Seed(), "", "")
-	if err != nil {
-		return res, fmt.Errorf("read settings: %w", err)
-	}
-	eng := chaos.New(chaos.Config{Settings: st, Seed: cfg.Seed})
-	p, err := proxy.New(proxy.Config{Seeds: c.Addrs(), BasePort: -1, RefreshInterval: 200 * time.Millisecond, Policy: eng, ShareUpstreams: cfg.Share})
-	if err != nil {
-		return res, fmt.Errorf("proxy: %w", err)
-	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = p.Start(sctx)
+	st, err := stack.Start(sctx, stack.Config{
+		Proxy:  proxy.Config{Seeds: c.Addrs(), BasePort: -1, RefreshInterval: 200 * time.Millisecond, ShareUpstreams: cfg.Share},
+		Engine: chaos.Config{Seed: cfg.Seed},
+	})
 	cancel()
 	if err != nil {
-		return res, fmt.Errorf("proxy start: %w", err)
+		return res, err
 	}
-	// Teardown is bounded: a proxy whose Close hangs is a finding, not a
+	p, eng := st.Proxy, st.Engine
+	// Teardown is bounded: a stack whose Close hangs is a finding, not a
 	// soak that never ends.
 	var closeOnce sync.Once
-	closeProxy := func() {
+	closeStack := func() {
 		closeOnce.Do(func() {
 			done := make(chan struct{})
-			go func() { p.Close(); close(done) }()
+			go func() { st.Close(); close(done) }()
 			select {
 			case <-done:
 			case <-time.After(20 * time.Second):
@@ -237,13 +234,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			}
 		})
 	}
-	defer closeProxy()
-	eng.SetData(p)
-	ectx, stopEngine := context.WithCancel(context.Background())
-	engineDone := make(chan struct{})
-	go func() { eng.Run(ectx); close(engineDone) }()
-	stopOnce := sync.OnceFunc(func() { stopEngine(); <-engineDone })
-	defer stopOnce()
+	defer closeStack()
 
 	res.GoroutinesBefore, res.HeapBefore = settle()
 	res.RSSBefore = procStatus("VmRSS:")
@@ -280,8 +271,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	res.RSSAfter = procStatus("VmRSS:")
 	res.PeakRSS = procStatus("VmHWM:")
 	res.PeakHeap = max(s.peakHeap.Load(), res.HeapBefore)
-	stopOnce()
-	closeProxy()
+	closeStack()
 	res.print(cfg.Out)
 	return res, nil
 }

@@ -97,12 +97,19 @@ func StartCluster(tb testing.TB, o ClusterOptions) *provision.Cluster {
 	return nil
 }
 
+// ProxyConfig is the tests' proxy in front of the cluster: OS-chosen ports,
+// a quick topology refresh, and upstream connections shared when
+// REDIS_CHAOS_TEST_SHARE=1.
+func ProxyConfig(seeds []string) proxy.Config {
+	return proxy.Config{Seeds: seeds, BasePort: -1, RefreshInterval: 200 * time.Millisecond,
+		ShareUpstreams: os.Getenv("REDIS_CHAOS_TEST_SHARE") == "1"}
+}
+
 // StartProxy starts a proxy in front of the cluster on OS-chosen ports and
 // closes it when the test ends.
 func StartProxy(tb testing.TB, seeds []string, tweak func(*proxy.Config)) *proxy.Server {
 	tb.Helper()
-	cfg := proxy.Config{Seeds: seeds, BasePort: -1, RefreshInterval: 200 * time.Millisecond,
-		ShareUpstreams: os.Getenv("REDIS_CHAOS_TEST_SHARE") == "1"}
+	cfg := ProxyConfig(seeds)
 	if tweak != nil {
 		tweak(&cfg)
 	}
