@@ -99,7 +99,7 @@ func TestVersionFromCheckout(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "redis-chaos")
 	build := exec.Command("go", "build", "-buildvcs=true", "-trimpath", "-o", bin, "./cmd/redis-chaos")
 	build.Dir = repo
-	build.Env = append(os.Environ(), "GOFLAGS=")
+	build.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0") // as the Dockerfile and make build: one compile for both tests
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build -buildvcs=true: %v\n%s", err, out)
 	}
