@@ -42,6 +42,8 @@ type readState struct {
 	observing bool        // an Observer is set: every command's details are recorded
 	start     time.Time   // when the read's commands were read (zero if nothing measures it)
 	dets      []cmdDetail // observing: one per command of the read
+	cmds      []resp.Command
+	cur       int // the command being handled
 }
 
 // step is what the client loop does after a command's Action.
@@ -100,7 +102,7 @@ func (cl *clientSide) startRead(cmds []resp.Command) {
 	if r.observing || r.policy != nil || s.metrics.timed {
 		r.start = time.Now()
 	}
-	r.dets = nil
+	r.dets, r.cmds = nil, cmds
 	if r.observing {
 		r.dets = cl.obs.read(&cl.names, r.table, cmds, r.policy != nil, cl.q.pushedCount(), cl.q.delivered.Load())
 	}
@@ -110,6 +112,7 @@ func (cl *clientSide) startRead(cmds []resp.Command) {
 // connection is ending.
 func (cl *clientSide) command(i int, cmd *resp.Command) bool {
 	r := &cl.read
+	r.cur = i
 	var ci *CommandInfo
 	if r.observing {
 		ci = cl.obs.cis[i]
@@ -170,8 +173,16 @@ func (cl *clientSide) ask(ci *CommandInfo, cmd *resp.Command, e *entry) (string,
 		return "", stepStop
 	}
 	e.fault = act.Fault
-	if act.Delay > 0 && !cl.sleep(act.Delay) {
-		return "", stepStop
+	// A delay counts from when the command was read: the commands of one
+	// read (a pipeline) are delayed together, as by a slow network, not
+	// one after another.
+	if d := act.Delay; d > 0 {
+		if !cl.read.start.IsZero() {
+			d = time.Until(cl.read.start.Add(d))
+		}
+		if d > 0 && !cl.sleep(d) {
+			return "", stepStop
+		}
 	}
 	switch act.Kind {
 	case Reply:
@@ -182,12 +193,7 @@ func (cl *clientSide) ask(ci *CommandInfo, cmd *resp.Command, e *entry) (string,
 		cl.reset("fault: " + act.Fault)
 		return "", stepStop
 	case Hang:
-		if cl.read.observing {
-			cl.s.observe(cl.event(e, 0, EventHeld, nil))
-		}
-		select {
-		case <-act.Release:
-		case <-cl.done:
+		if !cl.hold(e, act.Release) {
 			return "", stepStop
 		}
 	}

@@ -55,7 +55,13 @@ func (k *Checker) onCommand(c *clientState, cn *connState, ev *proxy.Event) {
 	k.ruleRedirects(c, cn, ev, done, f)
 	k.ruleTopology(c, ev, done, failed)
 	k.ruleWaitRetry(c, ev, done)
-	k.ruleUnsafeRetry(c, cn, ev, done, f)
+	wasHeld := cn.rc.heldHashes[ev.Hash] > 0 // reported when it was sent: judged then
+	if wasHeld {
+		if cn.rc.heldHashes[ev.Hash]--; cn.rc.heldHashes[ev.Hash] == 0 {
+			delete(cn.rc.heldHashes, ev.Hash)
+		}
+	}
+	k.ruleUnsafeRetry(c, cn, ev, done, f, wasHeld)
 	k.ruleProbe(c, cn, ev, f)
 	k.ruleCommand(c, cn, ev, f)
 	k.rulePipeline(c, cn, ev)
@@ -74,6 +80,15 @@ func (k *Checker) onCommand(c *clientState, cn *connState, ev *proxy.Event) {
 
 func (k *Checker) onHeld(c *clientState, cn *connState, ev *proxy.Event) {
 	f := flagsOf(ev)
+	if cn.rc.heldHashes == nil {
+		cn.rc.heldHashes = map[uint64]int{}
+	}
+	if len(cn.rc.heldHashes) < k.lim.MaxPending {
+		cn.rc.heldHashes[ev.Hash]++
+	}
+	if ev.Time.After(cn.rc.lastHeld) {
+		cn.rc.lastHeld = ev.Time
+	}
 	setLatest(&k.owner(cn).rs.activity, cn.node, ev.Time)
 	if f&fBlocking == 0 && cn.rc.held == nil {
 		cn.rc.held = &heldCmd{at: ev.Time, ev: k.evidence(ev, "held: the node does not answer")}
@@ -521,11 +536,19 @@ func (k *Checker) checkOvertaken(c *clientState, cn *connState, ev *proxy.Event,
 	return true
 }
 
-func (k *Checker) ruleUnsafeRetry(c *clientState, cn *connState, ev *proxy.Event, done time.Time, f cmdFlag) {
+func (k *Checker) ruleUnsafeRetry(c *clientState, cn *connState, ev *proxy.Event, done time.Time, f cmdFlag, wasHeld bool) {
 	if f&fNonIdem == 0 {
 		return
 	}
 	rs := &c.rs
+	if wasHeld && ev.Reply != 0 {
+		// A command reported held when it was sent, answered now the hang
+		// is over: it was judged then (the proxy reads it only now).
+		if p := rs.pending[ev.Hash]; p != nil && p.conn == cn.id {
+			delete(rs.pending, ev.Hash)
+		}
+		return
+	}
 	if ev.Reply == 0 {
 		at := done
 		if ev.Latency == 0 {
@@ -732,12 +755,20 @@ func (k *Checker) ruleSlow(c *clientState, cn *connState, ev *proxy.Event, done 
 		cn.rc.timeoutReported = true
 		k.occur(RuleNoCommandTimeout, c, ev.Time, s.ev, k.evidence(ev, "the client kept using the connection"))
 	}
-	if ev.Reply != 0 && f&fBlocking == 0 && ev.Latency >= k.th.CommandTimeout && !cn.rc.timeoutReported {
+	// A client that kept writing to the connection a second or more after
+	// the slow command did not wait for it: it timed out the call and
+	// went on (ioredis's commandTimeout keeps the connection).
+	if ev.Reply != 0 && f&fBlocking == 0 && ev.Latency >= k.th.CommandTimeout && !cn.rc.timeoutReported &&
+		cn.rc.lastHeld.Sub(ev.Time) < movedOn {
 		cn.rc.slow = &sentCmd{conn: cn.id, hash: ev.Hash, sent: ev.Time, done: done,
 			ev: k.evidence(ev, "the client waited "+ev.Latency.Round(time.Millisecond).String()+" for this reply")}
 		k.fp.quiet.Store(false)
 	}
 }
+
+// movedOn: a client that sends to a node this long after a command that is
+// still outstanding there did not wait for it.
+const movedOn = time.Second
 
 // checkHeld flags a connection waiting on a held command for too long.
 func (k *Checker) checkHeld(cn *connState, now time.Time) {
@@ -746,8 +777,11 @@ func (k *Checker) checkHeld(cn *connState, now time.Time) {
 		return
 	}
 	o := k.owner(cn)
-	if last, ok := o.rs.activity[cn.node]; ok && last.After(h.at.Add(time.Millisecond)) {
-		return // the client moved on: it reconnected or sent something new to the node
+	if last, ok := o.rs.activity[cn.node]; ok && last.Sub(h.at) >= movedOn {
+		// The client moved on: it reconnected or sent something new to
+		// the node, well after (commands of concurrent callers that got
+		// stuck behind this one come within moments).
+		return
 	}
 	if t, ok := o.rs.timedOut[cn.node]; ok && now.Sub(t) < time.Minute {
 		return // the client closed another held connection to this node: it has a timeout

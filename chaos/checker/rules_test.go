@@ -355,6 +355,39 @@ func TestNoCommandTimeout(t *testing.T) {
 		// the latest connection is held, but it is younger than the limit
 		s.only()
 	})
+	t.Run("callers stuck together on one connection", func(t *testing.T) {
+		// A client that multiplexes callers on one connection per node,
+		// without a timeout: every caller gets stuck within moments.
+		s := newSim(t, nil)
+		c := s.conn(0, "ioredis", "5", "")
+		c.held("GET", "k")
+		for i := 0; i < 3; i++ {
+			s.advance(20 * time.Millisecond)
+			c.held("GET", "k"+itoa(i))
+		}
+		s.advance(11 * time.Second)
+		s.want(RuleNoCommandTimeout, 1)
+	})
+	t.Run("a command timeout that keeps the connection", func(t *testing.T) {
+		// ioredis's commandTimeout: each call gives up after 1 s and the
+		// application sends the next one on the same connection.
+		s := newSim(t, nil)
+		c := s.conn(0, "ioredis", "5", "")
+		start := s.now
+		for i := 0; i < 15; i++ {
+			c.held("GET", "k"+itoa(i))
+			s.advance(time.Second)
+		}
+		s.tick()
+		// The hang ends: the queue is answered, and the connection used again.
+		for i := 0; i < 15; i++ {
+			c.do(cmdSpec{name: "GET", key: "k" + itoa(i), reply: '$', lat: s.now.Sub(start) - time.Duration(i)*time.Second,
+				raw: "GET  k" + itoa(i)})
+		}
+		s.advance(time.Millisecond)
+		c.ok("GET", "x")
+		s.only()
+	})
 	t.Run("gave up and closed, then the last attempt waits", func(t *testing.T) {
 		// The client times out after 1 s and closes (go-redis with a read
 		// timeout), reconnects a few times, then stops trying while its

@@ -115,6 +115,8 @@ type connRuleState struct {
 	prevAsking       bool
 	replicaAtOpen    bool
 	held             *heldCmd
+	heldHashes       map[uint64]int // commands reported held and not answered yet, by hash
+	lastHeld         time.Time      // the latest command reported held
 	slow             *sentCmd
 	timeoutReported  bool
 	hs               *handshake

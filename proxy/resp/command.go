@@ -134,6 +134,10 @@ func (cr *CommandReader) Read() ([]Command, error) {
 // Buffered reports how many bytes are read and not yet returned as commands.
 func (cr *CommandReader) Buffered() int { return cr.end - cr.start }
 
+// Pending returns the bytes read and not yet returned as commands (the start
+// of an incomplete one), valid until the next Read.
+func (cr *CommandReader) Pending() []byte { return cr.buf[cr.start:cr.end] }
+
 func (cr *CommandReader) fill() error {
 	maxQuery := cr.MaxQuery
 	if maxQuery == 0 {
