@@ -76,7 +76,12 @@ func TestMovedIgnored(t *testing.T) {
 		s.advance(200 * time.Millisecond)
 		c.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
 		s.advance(5 * time.Second)
-		s.only()
+		// The application got the MOVED as an error: said, as possible
+		// and one severity lower (the wire does not show the error).
+		f := s.want(RuleMovedIgnored, 1)
+		if !f.Possible || f.Severity != Medium || !strings.Contains(f.Remedy, "above its default (3)") {
+			t.Fatalf("a cluster client out of attempts: %s possible %v, remedy %q", f.Severity, f.Possible, f.Remedy)
+		}
 	})
 	t.Run("target down", func(t *testing.T) {
 		s := newSim(t, nil)
