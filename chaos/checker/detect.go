@@ -819,9 +819,13 @@ func (k *Checker) ruleRestartClose(c *clientState, cn *connState, ev *proxy.Even
 		closed++
 		nodes[x.Node] = true
 	}
-	open := 0 // connections still open that did application work
+	// Connections still open that did application work, opened before the
+	// mass close began: the new instance's (rueidis's restarted client
+	// connects before the old one is closed) are not the old one's.
+	first := rs.closes.last(max(closed-1, 0)).Time
+	open := 0
 	for id, x := range c.conns {
-		if id != cn.id && x.dataCmds > 0 {
+		if id != cn.id && x.dataCmds > 0 && x.opened.Before(first.Add(-k.th.RestartWindow/4)) {
 			open++
 		}
 	}

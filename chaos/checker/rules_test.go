@@ -626,6 +626,49 @@ func TestRestartOnSingleFault(t *testing.T) {
 	s.want(RuleRestartOnSingleFault, 1)
 	s = run(t, 3) // a large outage: restarting is not the client's bug
 	s.only()
+
+	t.Run("new client before the old one closes", func(t *testing.T) {
+		// The application builds its new client, then closes the old
+		// one: the new connections (working at once) open before the old
+		// ones close. A library that sends no HELLO and no topology read
+		// on its data connections: their first command is the handshake.
+		s := newSim(t, nil)
+		var old []*simConn
+		for i := 0; i < 3; i++ {
+			c := s.conn(i, "rueidis", "1.0.80", "")
+			c.ok("SET", "k"+itoa(i))
+			old = append(old, c)
+		}
+		s.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s.nodes[4].Addr}, Start: s.now}}
+		s.advance(time.Second)
+		for i := 0; i < 3; i++ {
+			c := s.conn(i, "rueidis", "1.0.80", "")
+			c.ok("GET", "k"+itoa(i))
+		}
+		s.advance(8 * time.Millisecond)
+		for _, c := range old {
+			c.close("client closed")
+			s.advance(2 * time.Millisecond)
+		}
+		s.want(RuleRestartOnSingleFault, 1)
+	})
+	t.Run("one connection replaced", func(t *testing.T) {
+		// A client that replaces the connection it lost: not a restart.
+		s := newSim(t, nil)
+		var conns []*simConn
+		for i := 0; i < 6; i++ {
+			c := s.conn(i, "rueidis", "1.0.80", "")
+			c.ok("SET", "k"+itoa(i))
+			conns = append(conns, c)
+		}
+		s.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s.nodes[4].Addr}, Start: s.now}}
+		conns[4].close("node down")
+		s.advance(time.Second)
+		conns[0].close("client closed")
+		c := s.conn(0, "rueidis", "1.0.80", "")
+		c.ok("GET", "k0")
+		s.only()
+	})
 }
 
 func TestFullCoverageRequired(t *testing.T) {
