@@ -20,7 +20,7 @@ test:
 fuzz:
 	bash scripts/fuzz.sh
 
-## bench: redis-chaos vs direct, a splice forwarder and toxiproxy (REPS, N, CLIENTS)
+## bench: redis-chaos (1:1, shared, RESP2 and HELLO 3 clients) vs direct, HAProxy, twemproxy, toxiproxy and a splice forwarder (REPS, N, CLIENTS, PATHS)
 bench:
 	bash test/bench/bench.sh
 

@@ -196,3 +196,78 @@ EOF
   TOXI_PID=$BG_PID
   wait_port "$TOXI_PORT" "$TOXI_PID" 20 || { cat "$dir/toxiproxy.log" >&2; log "bench: SKIPPING toxiproxy: it did not start"; stop_pid "$TOXI_PID"; return 1; }
 }
+
+# need_pkg COMMAND PACKAGE — true if COMMAND is on PATH, installing Debian's PACKAGE
+# with apt-get (sudo when not root) when it is missing. Prints why not otherwise.
+need_pkg() {
+  local cmd=$1 pkg=$2 sudo=""
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  [ -x "/usr/sbin/$cmd" ] && PATH=$PATH:/usr/sbin && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "bench: SKIPPING $cmd: not installed, and no apt-get to install the $pkg package"
+    return 1
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      log "bench: SKIPPING $cmd: not installed, and not root (no sudo) to install the $pkg package"
+      return 1
+    fi
+    sudo=sudo
+  fi
+  log "bench: installing $pkg (apt-get)..."
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$pkg"; } >"$WORK/install-$pkg.log" 2>&1; then
+    log "bench: SKIPPING $cmd: apt-get install $pkg failed:"
+    tail -5 "$WORK/install-$pkg.log" | sed 's/^/  /' >&2
+    return 1
+  fi
+  [ -x "/usr/sbin/$cmd" ] && PATH=$PATH:/usr/sbin
+  command -v "$cmd" >/dev/null 2>&1
+}
+
+# start_haproxy UPSTREAM_PORT DIR — HAProxy in TCP mode, its defaults otherwise (a
+# thread per CPU): one upstream connection per client, bytes copied both ways.
+# Sets HAP_PORT, HAP_PID.
+start_haproxy() {
+  local upstream=$1 dir=$2
+  HAP_PORT=$(free_port)
+  cat >"$dir/haproxy.cfg" <<CFG
+global
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+frontend bench
+  bind 127.0.0.1:$HAP_PORT
+  default_backend redis
+backend redis
+  server redis 127.0.0.1:$upstream
+CFG
+  start_bg "$dir/haproxy.log" haproxy -db -f "$dir/haproxy.cfg"
+  HAP_PID=$BG_PID
+  wait_port "$HAP_PORT" "$HAP_PID" 20 || { cat "$dir/haproxy.log" >&2; log "bench: SKIPPING haproxy: it did not start"; stop_pid "$HAP_PID"; return 1; }
+}
+
+# start_twemproxy UPSTREAM_PORT DIR — twemproxy (nutcracker) in Redis mode with one
+# server connection: every client's commands go on it. Sets TWEM_PORT, TWEM_PID.
+start_twemproxy() {
+  local upstream=$1 dir=$2 stats
+  TWEM_PORT=$(free_port)
+  stats=$(free_port)
+  cat >"$dir/twemproxy.yml" <<CFG
+bench:
+  listen: 127.0.0.1:$TWEM_PORT
+  redis: true
+  hash: fnv1a_64
+  distribution: ketama
+  server_connections: 1
+  auto_eject_hosts: false
+  preconnect: true
+  servers:
+   - 127.0.0.1:$upstream:1
+CFG
+  start_bg "$dir/twemproxy.out" nutcracker -c "$dir/twemproxy.yml" -a 127.0.0.1 -s "$stats" -o "$dir/twemproxy.log"
+  TWEM_PID=$BG_PID
+  wait_port "$TWEM_PORT" "$TWEM_PID" 20 || { cat "$dir/twemproxy.log" >&2; log "bench: SKIPPING twemproxy: it did not start"; stop_pid "$TWEM_PID"; return 1; }
+}
