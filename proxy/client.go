@@ -128,10 +128,6 @@ func (cl *clientSide) command(i int, cmd *resp.Command) bool {
 	} else if ci != nil && ci.Blocking {
 		e.slot = slotOf(ci, cmd.Args)
 	}
-	if ci != nil && ci.Blocking {
-		cl.blockedCmd.Store(ci)
-		cl.blocked.Store(int64(e.slot) + 1)
-	}
 	route := ""
 	if r.policy != nil {
 		var st step
@@ -382,9 +378,7 @@ func (cl *clientSide) readFailed(err error) {
 // track follows the commands that change how replies must be handled.
 func (cl *clientSide) track(ci *CommandInfo, args [][]byte, e *entry) {
 	if ci == nil {
-		if cl.inMulti {
-			cl.queued = append(cl.queued, e.rw)
-		}
+		cl.queue(e)
 		return
 	}
 	switch ci.Name {
@@ -401,9 +395,7 @@ func (cl *clientSide) track(ci *CommandInfo, args [][]byte, e *entry) {
 		cl.inMulti = false
 		return
 	}
-	if cl.inMulti {
-		cl.queued = append(cl.queued, e.rw)
-	}
+	cl.queue(e)
 	switch ci.Name {
 	case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE":
 		if cl.info.Load().RESP3 {
@@ -438,6 +430,15 @@ func (cl *clientSide) track(ci *CommandInfo, args [][]byte, e *entry) {
 		case bytes.EqualFold(args[1], []byte("REPLY")):
 			e.unpair = true
 		}
+	}
+}
+
+// queue records the rewrite kind of a command queued by MULTI for EXEC's
+// reply: the command's own reply (QUEUED, or an error) has no address.
+func (cl *clientSide) queue(e *entry) {
+	if cl.inMulti {
+		cl.queued = append(cl.queued, e.rw)
+		e.rw = topology.KindNone
 	}
 }
 

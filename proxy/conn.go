@@ -33,7 +33,7 @@ type clientConn struct {
 	done      chan struct{} // closed when the connection ends
 
 	// A blocking command waiting for its reply (slot+1; 0: none): stored by
-	// the client loop when it reads one, cleared by the reply loop when it is
+	// the client loop once it is queued, cleared by the reply loop when it is
 	// answered; the reply Interrupt asks to answer it with instead.
 	blocked    atomic.Int64
 	blockedCmd atomic.Pointer[CommandInfo]
@@ -118,8 +118,12 @@ func (c *clientConn) dialPrimary() (*upstream, error) {
 
 // dialNode opens a connection to a node (with TLS if configured).
 func (s *Server) dialNode(addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: s.cfg.DialTimeout}
-	nc, err := d.Dial("tcp", addr)
+	return s.dialContext(context.Background(), addr)
+}
+
+// dialContext is dialNode within ctx.
+func (s *Server) dialContext(ctx context.Context, addr string) (net.Conn, error) {
+	nc, err := s.dialTCP(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -134,12 +138,41 @@ func (s *Server) dialNode(addr string) (net.Conn, error) {
 	return nc, nil
 }
 
+// dialTCP connects to a node within DialTimeout, with Config.Dial if set.
+func (s *Server) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	if s.cfg.Dial == nil {
+		d := net.Dialer{Timeout: s.cfg.DialTimeout}
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	defer cancel()
+	return s.cfg.Dial(ctx, "tcp", addr)
+}
+
 // push appends entries to the queue (the client loop's only way to reach
 // the reply loop) and wakes the reply loop if it must answer one of them
-// without a reply from the node.
+// without a reply from the node. A blocking command for the primary
+// upstream is marked blocked once its entry is queued, so that Interrupt
+// finds it in the queue.
 func (c *clientConn) push(es []entry) {
+	var blocking *entry
+	for i := range es {
+		if e := &es[i]; e.primary() && e.cmd != nil && e.cmd.Blocking {
+			blocking = e
+		}
+	}
+	var cmd *CommandInfo
+	var slot int
+	if blocking != nil {
+		cmd, slot = blocking.cmd, blocking.slot
+	}
 	if c.q.push(es) {
 		c.up.c.SetReadDeadline(time.Now())
+	}
+	if cmd != nil {
+		c.interrupt.Store(nil) // one meant for a blocking command before, too late
+		c.blockedCmd.Store(cmd)
+		c.blocked.Store(int64(slot) + 1)
 	}
 }
 
@@ -208,6 +241,11 @@ func (s *Server) Interrupt(decide func(info *ConnInfo, cmd *CommandInfo, slot in
 			continue
 		}
 		c.interrupt.Store(&r)
+		if c.blocked.Load() == 0 {
+			// Answered meanwhile: the reply is for no command.
+			c.interrupt.CompareAndSwap(&r, nil)
+			continue
+		}
 		if c.up != nil {
 			c.up.c.SetReadDeadline(time.Now())
 		}

@@ -13,8 +13,25 @@ import (
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
 )
 
-// discover asks the seeds, then the known nodes, for CLUSTER NODES.
+// A TopologySource tells the proxy what the cluster looks like: its nodes,
+// their roles and slots (Config.Topology). The proxy asks at Start, every
+// RefreshInterval, and when a reply names a node it does not know; Topology
+// must be safe for concurrent use, and the proxy does not modify what it
+// returns.
+type TopologySource interface {
+	Topology(ctx context.Context) (*topology.Topology, error)
+}
+
+// discover reads the topology: from Config.Topology if set, else from the
+// seeds, then the known nodes (CLUSTER NODES).
 func (s *Server) discover(ctx context.Context) (*topology.Topology, error) {
+	if s.cfg.Topology != nil {
+		t, err := s.cfg.Topology.Topology(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: topology: %w", err)
+		}
+		return t, nil
+	}
 	addrs := append([]string(nil), s.cfg.Seeds...)
 	if t := s.topo.Load(); t != nil {
 		for _, n := range t.Nodes {
@@ -34,13 +51,19 @@ func (s *Server) discover(ctx context.Context) (*topology.Topology, error) {
 	return nil, fmt.Errorf("%w: %v", ErrUnreachable, lastErr)
 }
 
+// controlClient is a client for the proxy's own queries to a node.
 func (s *Server) controlClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{
+	opt := &redis.Options{
 		Addr: addr, Username: s.cfg.Username, Password: s.cfg.Password,
 		DialTimeout: s.cfg.DialTimeout, ReadTimeout: s.cfg.DialTimeout, WriteTimeout: s.cfg.DialTimeout,
 		MaxRetries: -1, PoolSize: 1, TLSConfig: s.cfg.UpstreamTLS, DisableIdentity: true,
 		Protocol: 2,
-	})
+	}
+	if s.cfg.Dial != nil {
+		// go-redis layers TLS only on its own dialer.
+		opt.Dialer = func(ctx context.Context, _, addr string) (net.Conn, error) { return s.dialContext(ctx, addr) }
+	}
+	return redis.NewClient(opt)
 }
 
 func (s *Server) clusterNodes(ctx context.Context, addr string) (*topology.Topology, error) {
@@ -60,7 +83,12 @@ func (s *Server) clusterNodes(ctx context.Context, addr string) (*topology.Topol
 	return t, nil
 }
 
+// loadCommands reads the command table from the first node that answers
+// COMMAND (none when Config.Topology is set: the built-in table stays).
 func (s *Server) loadCommands(ctx context.Context, t *topology.Topology) {
+	if s.cfg.Topology != nil {
+		return
+	}
 	for _, n := range t.Nodes {
 		c := s.controlClient(n.Addr)
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)

@@ -74,4 +74,14 @@
 // (Forward, Reply, Hang, Close, with an optional Delay or Route), SetDown
 // closes a node's port, ResetConns resets its clients, and Interrupt answers
 // blocked commands (BLPOP…) in the node's place.
+//
+// # Testing
+//
+// Config.Topology, Config.Dial and Config.Listen replace what the proxy
+// would otherwise learn from the cluster and open on the network, so the
+// data path can be tested against in-memory nodes (package proxytest)
+// without redis-server:
+//
+//	c := proxytest.NewCluster(t, 3, 1) // 3 masters with a replica each
+//	srv, _ := proxy.New(proxy.Config{Topology: c, BasePort: -1})
 package proxy

@@ -11,7 +11,8 @@ import (
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
 )
 
-// node is one real node's listener.
+// node is one real node's listener. addr, port, listen and announce never
+// change; the other fields are under Server.mu.
 type node struct {
 	addr     string
 	id       string
@@ -78,7 +79,7 @@ func (s *Server) portForLocked(addr, id string) int {
 }
 
 func (s *Server) listen(port int) (net.Listener, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.ListenHost, strconv.Itoa(port)))
+	ln, err := s.cfg.Listen("tcp", net.JoinHostPort(s.cfg.ListenHost, strconv.Itoa(port)))
 	if err != nil {
 		return nil, err
 	}
@@ -229,8 +230,7 @@ func (s *Server) probe(nd *node) {
 			return
 		case <-t.C:
 		}
-		d := net.Dialer{Timeout: s.cfg.DialTimeout}
-		c, err := d.DialContext(s.ctx, "tcp", nd.addr)
+		c, err := s.dialTCP(s.ctx, nd.addr)
 		if err != nil {
 			continue
 		}

@@ -154,6 +154,11 @@ func (r *replySide) relay() {
 		}
 		r.q.delivered.Store(r.answered)
 		r.flushStats()
+		if r.cur.left > 0 && r.cur.cmd != nil && r.cur.cmd.Blocking && r.interrupt.Load() != nil {
+			// Interrupted while commands before it were answered.
+			r.applyInterrupt()
+			continue
+		}
 		_, err := up.readMore()
 		if r.s.metrics.timed || r.s.cfg.Observer != nil {
 			r.replyNow = time.Now()
@@ -285,7 +290,7 @@ func (r *replySide) doneOne() {
 	r.cur.left--
 	if r.cur.left == 0 {
 		r.flushBulk()
-		if r.blocked.Load() != 0 {
+		if r.cur.cmd != nil && r.cur.cmd.Blocking && r.blocked.Load() != 0 {
 			r.blocked.Store(0)
 			r.interrupt.Store(nil)
 		}
@@ -300,15 +305,21 @@ func (r *replySide) doneOne() {
 // applyInterrupt answers a blocked command with the reply Interrupt set, as
 // Redis does for a client blocked on a slot that failed or moved; the node's
 // own late reply is dropped, and the node is asked to unblock the command.
+//
+// A blocking command behind others is answered once it is the current
+// entry: until then the reply stays pending.
 func (r *replySide) applyInterrupt() {
-	reply := r.interrupt.Swap(nil)
-	if reply == nil {
+	if r.interrupt.Load() == nil {
 		return
 	}
 	if r.cur.left == 0 && !r.next() {
 		return
 	}
 	if r.cur.left == 0 || r.cur.cmd == nil || !r.cur.cmd.Blocking {
+		return
+	}
+	reply := r.interrupt.Swap(nil)
+	if reply == nil {
 		return
 	}
 	r.w.Write(*reply)

@@ -28,6 +28,20 @@ var (
 type Config struct {
 	Seeds []string // real cluster nodes to discover the cluster from
 
+	// Topology tells the proxy what the cluster looks like. If nil, the
+	// proxy asks the Seeds (CLUSTER NODES), and its command table comes
+	// from the nodes (COMMAND); if set, Seeds may be empty and the built-in
+	// command table is used.
+	Topology TopologySource
+	// Listen opens the listener of one node's proxy port. If nil,
+	// net.Listen is used. TLS, if set, is layered on what it returns.
+	Listen func(network, addr string) (net.Listener, error)
+	// Dial connects to a real node: client commands, the proxy's own
+	// queries, and the probes of a node that refused. It is given a context
+	// that ends after DialTimeout. If nil, a net.Dialer is used.
+	// UpstreamTLS, if set, is layered on what it returns.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
 	ListenHost   string // interface for the per-node listeners; if empty, 127.0.0.1
 	AnnounceHost string // host told to clients; if empty, ListenHost (127.0.0.1 for a wildcard ListenHost)
 	// BasePort is the first proxy port: the nodes, sorted by address, get
@@ -86,6 +100,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Listen == nil {
+		c.Listen = net.Listen
+	}
 }
 
 // NodeInfo is one real node and the proxy port that stands for it.
@@ -129,7 +146,7 @@ type Server struct {
 // cluster and opens the listeners.
 func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
-	if len(cfg.Seeds) == 0 {
+	if len(cfg.Seeds) == 0 && cfg.Topology == nil {
 		return nil, ErrNoSeeds
 	}
 	s := &Server{
