@@ -58,7 +58,7 @@ type Thresholds struct {
 	RefreshInterval   time.Duration // topology-refresh-storm: at most one read per this, sustained [2s]
 	RefreshWindow     time.Duration // … over this window [10s]
 	RefreshErrorRatio float64       // … or reads ≥ this × errors [0.8]
-	RefreshMinErrors  int           // … with at least this many errors in the window [5]
+	RefreshMinErrors  int           // … with at least this many errors in the window [10]
 
 	ReconnectRate     float64       // reconnect-storm: failed attempts per second to one node … [5]
 	ReconnectWindow   time.Duration // … over this window [5s]
@@ -121,7 +121,7 @@ func (t *Thresholds) setDefaults() {
 	dur(&t.RefreshInterval, 2*time.Second)
 	dur(&t.RefreshWindow, 10*time.Second)
 	flt(&t.RefreshErrorRatio, 0.8)
-	num(&t.RefreshMinErrors, 5)
+	num(&t.RefreshMinErrors, 10)
 	flt(&t.ReconnectRate, 5)
 	dur(&t.ReconnectWindow, 5*time.Second)
 	num(&t.ReconnectFailures, 5)

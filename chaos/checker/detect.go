@@ -254,29 +254,33 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 		k.watch(rs, r)
 		return
 	}
-	if !r.followed {
-		if to != "" && !r.reported && !rs.followedAny && !k.nodeDown(to, done) {
-			e.Note = "the same MOVED again, never followed"
-			r.reported = true
-			k.occur(RuleMovedIgnored, c, done, r.ev, e)
+	if !r.followed && to != "" && !r.reported && !rs.followedAny && !k.nodeDown(to, done) {
+		e.Note = "the same MOVED again, never followed"
+		r.reported = true
+		k.occur(RuleMovedIgnored, c, done, r.ev, e)
+	}
+	// stale-slot-map: the same MOVED again, whether the client followed the
+	// last one or not (a client without a slot map has a stale one too).
+	switch {
+	case rs.lastTopo.After(r.first) || done.Sub(r.first) > k.th.StaleWindow:
+		// The client re-read the topology since (the cluster, or a fault,
+		// still says the old owner), or this is a new episode.
+		r.count, r.first, r.evs = 1, done, append(r.evs[:0], e)
+	default:
+		r.count++
+		if len(r.evs) < 4 {
+			r.evs = append(r.evs, e)
 		}
-	} else {
-		switch {
-		case rs.lastTopo.After(r.first) || done.Sub(r.first) > k.th.StaleWindow:
-			// The client re-read the topology since (the cluster, or a fault,
-			// still says the old owner), or this is a new episode.
-			r.count, r.first, r.evs = 1, done, append(r.evs[:0], e)
-		default:
-			r.count++
-			if len(r.evs) < 4 {
-				r.evs = append(r.evs, e)
+		if r.count >= k.th.StaleMoved {
+			note := "MOVED again for a slot already redirected, without a topology refresh"
+			if e.Note != "" {
+				note = e.Note + "; " + note
 			}
-			if r.count >= k.th.StaleMoved {
-				e.Note = "MOVED again for a slot already redirected, without a topology refresh"
-				evs := append(append([]EvidenceEvent(nil), r.evs[:len(r.evs)-1]...), e)
-				k.occur(RuleStaleSlotMap, c, done, evs...)
-				r.count, r.first, r.evs = 0, done, r.evs[:0]
-			}
+			x := e
+			x.Note = note
+			evs := append(append([]EvidenceEvent(nil), r.evs[:len(r.evs)-1]...), x)
+			k.occur(RuleStaleSlotMap, c, done, evs...)
+			r.count, r.first, r.evs = 0, done, r.evs[:0]
 		}
 	}
 	r.followed, r.reported, r.hash, r.at, r.ev = false, false, ev.Hash, done, e
@@ -1004,16 +1008,17 @@ func (k *Checker) tickCoverage(c *clientState, now time.Time) {
 	if c.rs.dataOK != nil {
 		after = c.rs.dataOK.count(now)
 	}
-	if cand.before < k.th.CoverageMinCommands || after > 0 || (c.rs.topoSince == 0 && c.rs.closesSince == 0) ||
-		k.fullCoverage(cand.at) {
+	if cand.before < k.th.CoverageMinCommands || after > 0 || k.fullCoverage(cand.at) {
 		return
 	}
 	note := "no data command for " + k.th.CoverageWindow.String() + " (" + itoa(cand.before) + " in the window before)"
 	switch {
 	case c.rs.topoSince > 0:
 		note += "; " + itoa(c.rs.topoSince) + " topology reads instead"
-	default:
+	case c.rs.closesSince > 0:
 		note += "; " + itoa(c.rs.closesSince) + " connections closed by the client"
+	default:
+		note += ": the client stopped serving the slots that were still served"
 	}
 	e := EvidenceEvent{Time: now, Type: "client", Slot: -1, Note: note}
 	k.occur(RuleFullCoverage, c, cand.at, cand.ev, e)

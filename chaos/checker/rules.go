@@ -241,7 +241,7 @@ var catalogue = []Rule{
 		ID: RuleTopologyRefreshStorm, Severity: Medium,
 		Title:       "The topology is re-read too often",
 		Signature:   "CLUSTER SLOTS/NODES/SHARDS from one client at more than one per 2 s, sustained; or about one topology read per error",
-		Threshold:   "more than Thresholds.RefreshWindow/RefreshInterval (10s/2s) reads in 10s, or reads ≥ Thresholds.RefreshErrorRatio (0.8) × errors with at least Thresholds.RefreshMinErrors (5) errors",
+		Threshold:   "more than Thresholds.RefreshWindow/RefreshInterval (10s/2s) reads in 10s, or reads ≥ Thresholds.RefreshErrorRatio (0.8) × errors with at least Thresholds.RefreshMinErrors (10) errors",
 		Explanation: "CLUSTER SLOTS and CLUSTER NODES are expensive on big clusters; when every instance of an application re-reads them on every error, a small fault turns into a CPU storm on the nodes that are still up (redis/redis #6534: 150 clients drove a node to 100% CPU).",
 		Correct:     "The client re-reads the topology once per MOVED burst (coalesced, with a cooldown), plus a periodic refresh measured in tens of seconds; connection errors and CLUSTERDOWN do not each trigger a refresh.",
 		Remedy:      "Rate-limit topology refreshes and do not refresh on every error.",

@@ -129,6 +129,18 @@ func TestStaleSlotMap(t *testing.T) {
 		}
 		s.only()
 	})
+	t.Run("a client without a slot map", func(t *testing.T) {
+		// A plain client sends every key to one node: the same MOVED again
+		// and again. Its map (none) is stale, and it never follows.
+		s := newSim(t, nil)
+		a := s.conn(0, "rueidis", "1.0.80", "")
+		for i := 0; i < 4; i++ {
+			a.do(cmdSpec{name: "GET", key: "k{x}", reply: '-', err: moved(slotOf("k{x}"), 7002)})
+			s.advance(500 * time.Millisecond)
+		}
+		s.want(RuleStaleSlotMap, 1)
+		s.want(RuleMovedIgnored, 1)
+	})
 	t.Run("one process per command", func(t *testing.T) {
 		// redis-cli -c in a loop: each run connects, gets MOVED, follows
 		// it and exits. No slot map to keep up to date.
@@ -217,12 +229,26 @@ func TestTopologyRefreshStorm(t *testing.T) {
 	t.Run("one per error", func(t *testing.T) {
 		s := newSim(t, nil)
 		c := s.conn(0, "", "", "")
-		for i := 0; i < 5; i++ {
+		for i := 0; i < 10; i++ {
 			c.do(cmdSpec{name: "GET", key: "k", reply: '-', err: "CLUSTERDOWN The cluster is down"})
 			s.advance(300 * time.Millisecond)
 			c.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
 		}
 		s.want(RuleTopologyRefreshStorm, 1)
+	})
+	t.Run("a few errors, a few reads", func(t *testing.T) {
+		// A client that stops after a few errors (a circuit breaker) and
+		// re-reads the topology with each: five reads in 10 s is no storm.
+		s := newSim(t, nil)
+		c := s.conn(0, "", "", "")
+		for i := 0; i < 6; i++ {
+			c.do(cmdSpec{name: "GET", key: "k", reply: '-', err: "CLUSTERDOWN The cluster is down"})
+			if i < 5 {
+				s.advance(time.Second)
+				c.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+			}
+		}
+		s.only()
 	})
 	t.Run("periodic", func(t *testing.T) {
 		s := newSim(t, nil)
@@ -700,6 +726,20 @@ func TestFullCoverageRequired(t *testing.T) {
 		t.Fatalf("remedy %q", f.Remedy)
 	}
 	run(t, true, nil).only()
+	// A client that goes silent (a circuit breaker that stops all work on
+	// the first error): the live shards are not served either.
+	s0 := newSim(t, nil)
+	a0, b0 := s0.conn(0, "go-redis", "9", ""), s0.conn(1, "go-redis", "9", "")
+	for i := 0; i < 20; i++ {
+		a0.ok("GET", "a"+itoa(i))
+		b0.ok("GET", "b"+itoa(i))
+		s0.advance(100 * time.Millisecond)
+	}
+	s0.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s0.nodes[0].Addr, s0.nodes[3].Addr}, Start: s0.now}}
+	a0.close("node down")
+	s0.tick()
+	s0.advance(8 * time.Second)
+	s0.want(RuleFullCoverage, 1)
 	// cluster-require-full-coverage yes: every shard answers CLUSTERDOWN,
 	// no client can serve any slot; not the client's doing.
 	run(t, false, func(c *Config) { c.FullCoverage = func() bool { return true } }).only(RuleTopologyRefreshStorm)
