@@ -31,9 +31,10 @@ COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certifica
 COPY --from=build /out/redis-chaos /redis-chaos
 # 65532 is "nonroot" in distroless; nothing in the image needs a passwd entry.
 USER 65532:65532
-# Proxy ports (base-port 7001 + one per real node of a 9-node cluster) and the control
-# API / metrics. Bind the API off loopback only with REDIS_CHAOS_API_TOKEN set.
-EXPOSE 7001-7009 8470
+# Proxy ports (base-port 7001 + one per real node of a 9-node cluster), the control
+# API (bind it off loopback only with REDIS_CHAOS_API_TOKEN set) and the token-free
+# metrics and health listener (--metrics 0.0.0.0:9470).
+EXPOSE 7001-7009 8470 9470
 # No shell in the image: the binary checks its own /readyz (token from
 # REDIS_CHAOS_API_TOKEN). Override --api if the API listens elsewhere.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/api"
@@ -40,6 +41,11 @@ type Config struct {
 	// APIListener, if not nil, is where the API is served until Close. Start
 	// closes it if it fails.
 	APIListener net.Listener
+	// MetricsListener, if not nil, is where /metrics, /healthz and /readyz
+	// alone are served until Close, without the API's token: for Prometheus
+	// and a kubelet's probes on a pod's address while the API stays on
+	// loopback. Start closes it if it fails.
+	MetricsListener net.Listener
 	// Logger is every part's logger unless its Config sets one; if nil,
 	// logs are discarded.
 	Logger *slog.Logger
@@ -62,11 +68,19 @@ type Stack struct {
 	server     *http.Server
 	apiAddr    net.Addr
 	served     chan error
+
+	metricsServer *http.Server
+	metricsAddr   net.Addr
+	metricsServed chan error
 }
 
 // APIAddr is the address the API is served at (Config.APIListener); nil if
 // it is not served.
 func (s *Stack) APIAddr() net.Addr { return s.apiAddr }
+
+// MetricsAddr is the address of the token-free metrics and health listener
+// (Config.MetricsListener); nil if there is none.
+func (s *Stack) MetricsAddr() net.Addr { return s.metricsAddr }
 
 // Start builds the parts and starts them; ctx bounds the start only. The
 // parts refer to one another, so they are built in the one order that lets
@@ -81,8 +95,12 @@ func (s *Stack) APIAddr() net.Addr { return s.apiAddr }
 //     is served.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	s, err := start(ctx, cfg)
-	if err != nil && cfg.APIListener != nil {
-		cfg.APIListener.Close()
+	if err != nil {
+		for _, ln := range []net.Listener{cfg.APIListener, cfg.MetricsListener} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
 	}
 	return s, err
 }
@@ -155,8 +173,22 @@ func start(ctx context.Context, cfg Config) (*Stack, error) {
 		s.apiAddr, s.served = cfg.APIListener.Addr(), make(chan error, 1)
 		go s.serveAPI(cfg.APIListener)
 	}
+	if cfg.MetricsListener != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /healthz", s.API) // the API serves these two without a token
+		mux.Handle("GET /readyz", s.API)
+		if cfg.Registry != nil {
+			mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+		}
+		s.metricsServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		s.metricsAddr, s.metricsServed = cfg.MetricsListener.Addr(), make(chan error, 1)
+		go s.serveMetrics(cfg.MetricsListener)
+	}
 	return s, nil
 }
+
+func (s *Stack) serveMetrics(ln net.Listener) { s.metricsServed <- s.metricsServer.Serve(ln) }
 
 func (s *Stack) runEngine(ctx context.Context) {
 	defer close(s.engineDone)
@@ -177,6 +209,10 @@ func (s *Stack) Close() error {
 	if s.server != nil {
 		s.server.Shutdown(ctx)
 		<-s.served
+	}
+	if s.metricsServer != nil {
+		s.metricsServer.Shutdown(ctx)
+		<-s.metricsServed
 	}
 	err := s.Proxy.Shutdown(ctx)
 	if s.Checker != nil {

@@ -34,6 +34,7 @@ func addProxyFlags(cmd *cobra.Command) {
 	f.String("announce-host", "", "host told to clients in MOVED/ASK and CLUSTER replies (default: listen-host, or 127.0.0.1 for 0.0.0.0)")
 	f.String("api", "127.0.0.1:8470", "control API, health and metrics address")
 	f.String("api-token", "", "bearer token for the control API (required when --api is not loopback)")
+	f.String("metrics", "", "also serve /metrics, /healthz and /readyz alone, without a token, at this address (e.g. 0.0.0.0:9470 in a pod, for Prometheus and probes)")
 	f.Duration("node-timeout", 0, "node timeout of the simulated cluster (default: the real cluster's cluster-node-timeout)")
 	f.Int64("seed", 0, "random seed for fault and scenario picks (0: time-based, printed)")
 	f.Duration("refresh", time.Second, "topology refresh interval")
@@ -130,6 +131,13 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 	if err != nil {
 		return nil, fmt.Errorf("--api %s: %w", apiAddr, err)
 	}
+	var metricsLn net.Listener
+	if addr := v.GetString("metrics"); addr != "" {
+		if metricsLn, err = net.Listen("tcp", addr); err != nil {
+			apiLn.Close()
+			return nil, fmt.Errorf("--metrics %s: %w", addr, err)
+		}
+	}
 	s, err := stack.Start(ctx, stack.Config{
 		Proxy: proxy.Config{
 			Seeds:           seeds,
@@ -147,12 +155,13 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 			Seed:   uint64(v.GetInt64("seed")),
 			Limits: fault.Limits{DefaultTTL: v.GetDuration("default-ttl"), MaxTTL: v.GetDuration("max-ttl")},
 		},
-		NodeTimeout: v.GetDuration("node-timeout"),
-		Checker:     &checker.Config{Thresholds: thresholds},
-		API:         api.Config{Token: token},
-		APIListener: apiLn,
-		Logger:      log,
-		Registry:    reg,
+		NodeTimeout:     v.GetDuration("node-timeout"),
+		Checker:         &checker.Config{Thresholds: thresholds},
+		API:             api.Config{Token: token},
+		APIListener:     apiLn,
+		MetricsListener: metricsLn,
+		Logger:          log,
+		Registry:        reg,
 	})
 	if err != nil {
 		return nil, err
@@ -181,4 +190,7 @@ func printBanner(out io.Writer, s *stack.Stack) {
 		fmt.Fprintln(out, "upstream connections: shared (--share-upstreams), two per node while clients use them, until a client's first stateful command")
 	}
 	fmt.Fprintf(out, "control API: http://%s (health /healthz, metrics /metrics, topology /v1/topology)\n", s.APIAddr())
+	if a := s.MetricsAddr(); a != nil {
+		fmt.Fprintf(out, "metrics and health, no token: http://%s (/metrics, /healthz, /readyz)\n", a)
+	}
 }

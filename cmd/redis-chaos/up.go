@@ -125,6 +125,11 @@ func checkListen(v *viper.Viper, cfg provision.Config) error {
 	if err := portFree(apiAddr); err != nil {
 		return fmt.Errorf("port in use: control API --api %s: %w", apiAddr, err)
 	}
+	if m := v.GetString("metrics"); m != "" {
+		if err := portFree(m); err != nil {
+			return fmt.Errorf("port in use: metrics listener --metrics %s: %w", m, err)
+		}
+	}
 	base := v.GetInt("base-port")
 	if base < 0 || base > 65535 {
 		return fmt.Errorf("--base-port %d: must be between 1 and 65535", base)
