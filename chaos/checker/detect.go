@@ -68,6 +68,9 @@ func (k *Checker) onCommand(c *clientState, cn *connState, ev *proxy.Event) {
 	k.ruleHandshake(c, cn, ev, done, f)
 	k.ruleSlow(c, cn, ev, done, f)
 	k.ruleRestartBurst(c, cn, ev)
+	if ev.Slot >= 0 && cn.dataCmds == 1 {
+		k.ruleRebuild(c, cn, ev)
+	}
 	k.ruleCoverageActivity(c, ev)
 
 	if cn.rc.held != nil {
@@ -877,6 +880,65 @@ func (k *Checker) ruleRestartBurst(c *clientState, cn *connState, ev *proxy.Even
 	}
 	c.rs.restart = nil
 	k.occur(RuleRestartOnSingleFault, c, ev.Time, append(r.evs, k.evidence(ev, "fresh connection after the mass close"))...)
+}
+
+// ruleRebuild finds a client that builds a new instance of itself while the
+// old one's connections stay open (redis-py's RedisCluster leaves them to
+// the garbage collector): within RestartWindow, new connections that do
+// application work open to most of the nodes it already had working
+// connections to, with a topology read (the new instance discovering the
+// cluster), while faults touch a single node. A pool that grows opens to
+// one node at a time, and a failover adds the promoted node only.
+func (k *Checker) ruleRebuild(c *clientState, cn *connState, ev *proxy.Event) {
+	rs := &c.rs
+	if rs.fresh == nil {
+		rs.fresh = newRing[freshConn](64)
+	}
+	rs.fresh.push(freshConn{id: cn.id, opened: cn.opened, node: cn.node, ev: k.evidence(ev, "")})
+	from := cn.opened.Add(-k.th.RestartWindow)
+	if !rs.rebuilt.IsZero() && from.Before(rs.rebuilt) {
+		return // this rebuild is found already
+	}
+	newNodes := map[string]bool{}
+	var evs []EvidenceEvent
+	for i := 0; i < rs.fresh.len(); i++ {
+		f := rs.fresh.last(i)
+		if f.opened.Before(from) {
+			break
+		}
+		if !newNodes[f.node] {
+			newNodes[f.node] = true
+			if len(evs) < 4 {
+				evs = append(evs, f.ev)
+			}
+		}
+	}
+	if len(newNodes) < k.th.RestartMinConns || rs.lastTopo.Before(from.Add(-time.Second)) {
+		return
+	}
+	oldNodes, both := map[string]bool{}, 0
+	for _, x := range c.conns {
+		if x.dataCmds > 0 && x.opened.Before(from) && !oldNodes[x.node] {
+			oldNodes[x.node] = true
+			if newNodes[x.node] {
+				both++
+			}
+		}
+	}
+	if both < k.th.RestartMinConns || float64(both) < k.th.RestartShare*float64(len(oldNodes)) {
+		return
+	}
+	faulted := k.faultedNodes(ev.Time)
+	if len(faulted) == 0 || len(faulted) > k.th.RestartMaxFaultNodes {
+		return
+	}
+	rs.rebuilt = cn.opened
+	note := "new connections to " + itoa(both) + " of the " + itoa(len(oldNodes)) + " nodes the client already worked with, within " +
+		k.th.RestartWindow.String() + ", with a topology read, while faults touch " + itoa(len(faulted)) + " node"
+	for i := range evs {
+		evs[i].Note = note
+	}
+	k.occur(RuleRestartOnSingleFault, c, ev.Time, evs...)
 }
 
 // --- full-coverage-required

@@ -678,6 +678,47 @@ func TestRestartOnSingleFault(t *testing.T) {
 		}
 		s.want(RuleRestartOnSingleFault, 1)
 	})
+	t.Run("new client, the old one left open", func(t *testing.T) {
+		// redis-py's RedisCluster rebuilt on a failed health check: the new
+		// instance reads the topology and connects to every master while
+		// the old connections stay open (left to the garbage collector).
+		s := newSim(t, nil)
+		for i := 0; i < 3; i++ {
+			c := s.conn(i, "", "", "app")
+			c.ok("SET", "k"+itoa(i))
+		}
+		s.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s.nodes[4].Addr}, Start: s.now}}
+		s.advance(3 * time.Second)
+		boot := s.conn(0, "", "", "app")
+		boot.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+		boot.close("client closed")
+		for i := 0; i < 3; i++ {
+			c := s.conn(i, "", "", "app")
+			c.ok("GET", "k"+itoa(i))
+			s.advance(20 * time.Millisecond)
+		}
+		f := s.want(RuleRestartOnSingleFault, 1)
+		if !strings.Contains(f.Evidence[0].Note, "3 of the 3 nodes") {
+			t.Fatalf("evidence %v", f.Evidence)
+		}
+	})
+	t.Run("a failover adds the promoted node", func(t *testing.T) {
+		s := newSim(t, nil)
+		for i := 0; i < 3; i++ {
+			c := s.conn(i, "go-redis", "9", "")
+			c.ok("SET", "k"+itoa(i))
+		}
+		s.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s.nodes[0].Addr}, Start: s.now}}
+		s.advance(3 * time.Second)
+		c := s.conn(1, "go-redis", "9", "")
+		c.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+		for _, i := range []int{3, 1, 2} { // the promoted replica, and the pools growing
+			c := s.conn(i, "go-redis", "9", "")
+			c.ok("GET", "k"+itoa(i))
+			s.advance(300 * time.Millisecond)
+		}
+		s.only()
+	})
 	t.Run("one connection replaced", func(t *testing.T) {
 		// A client that replaces the connection it lost: not a restart.
 		s := newSim(t, nil)

@@ -39,6 +39,8 @@ type ruleState struct {
 	fanoutFlagged time.Time
 	// restart-on-single-fault
 	closes    *ring[EvidenceEvent]
+	fresh     *ring[freshConn] // connections' first data commands
+	rebuilt   time.Time        // the last rebuild found from fresh connections
 	restart   *restartCand
 	handshake *handshakeSeen // the client's latest topology read or HELLO/SETINFO
 	// full-coverage-required
@@ -97,6 +99,14 @@ type restartCand struct {
 	at    time.Time // last close of the mass close
 	first time.Time // first close of the mass close
 	evs   []EvidenceEvent
+}
+
+// freshConn is a connection's first data command.
+type freshConn struct {
+	id     uint64
+	opened time.Time
+	node   string
+	ev     EvidenceEvent
 }
 
 type handshakeSeen struct {
