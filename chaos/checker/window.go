@@ -3,7 +3,9 @@ package checker
 import "time"
 
 // counter counts events over a sliding window in fixed buckets: count is
-// exact to one bucket (window/16). Its memory does not depend on the rate.
+// exact to one bucket (window/16), never counting beyond the window (the
+// oldest bucket is left out once the window no longer covers all of it).
+// Its memory does not depend on the rate.
 type counter struct {
 	width int64 // bucket width in ns
 	n     int64 // buckets per window
@@ -33,7 +35,7 @@ func (c *counter) count(t time.Time) int {
 	b := t.UnixNano() / c.width
 	total := 0
 	for i := range c.idx {
-		if d := b - c.idx[i]; d >= 0 && d <= c.n && c.cnt[i] > 0 {
+		if d := b - c.idx[i]; d >= 0 && d < c.n && c.cnt[i] > 0 {
 			total += int(c.cnt[i])
 		}
 	}
