@@ -17,6 +17,7 @@ import (
 //	holdAction     holds every command sent to its nodes        hang
 //	commandAction  decides the fate of the commands it matches  error, latency, reset
 //	realAction     acts on a cluster this process provisioned   down, hang, failover, error, migrate
+//	realFaultAction  the same, once for the whole fault         partition
 //
 // and the refinements: targetDefaulter (a fault may leave out its target),
 // addChecker (more checks against the live cluster when a fault is added),
@@ -28,7 +29,7 @@ type action interface {
 
 // builtinActions are the actions, in the order users see them listed.
 var builtinActions = []action{downAction{}, hangAction{}, latencyAction{}, resetAction{},
-	errorAction{}, failoverAction{}, migrateAction{}}
+	errorAction{}, failoverAction{}, migrateAction{}, partitionAction{}}
 
 // actions are the actions by name.
 var actions = map[string]action{}
@@ -117,6 +118,13 @@ type realAction interface {
 	real(ctx context.Context, c RealCluster, addr string, s *fault.Spec) (revert func(context.Context) error, err error)
 }
 
+// realFaultAction acts on a cluster this process provisioned (mode real) once
+// for the whole fault rather than node by node. e.mu is held; now is the
+// fault's start.
+type realFaultAction interface {
+	realFault(ctx context.Context, e *Engine, f *Fault, now time.Time) (revert func(context.Context) error, err error)
+}
+
 // RealCluster is a cluster this process provisioned: what real-mode faults
 // do to its nodes, each named by its real address. Every call refuses a node
 // that is not the cluster's.
@@ -139,6 +147,9 @@ type RealCluster interface {
 	// to the importing master.
 	StartMigration(ctx context.Context, slot int, from, to string) error
 	FinishMigration(ctx context.Context, slot int) error
+	// Partition prepares a network partition between the nodes of side and
+	// every other node, to be cut with RealPartition.Cut.
+	Partition(ctx context.Context, side []string) (RealPartition, error)
 }
 
 // failNodesLocked fails the fault's nodes in the virtual cluster: hung

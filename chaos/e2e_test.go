@@ -36,6 +36,7 @@ type env struct {
 	cluster *provision.Cluster
 	proxy   *proxy.Server
 	engine  *chaos.Engine
+	stop    func() // stops the engine (as on SIGTERM: every fault ends, real ones reverted)
 }
 
 const testNodeTimeout = time.Second
@@ -50,8 +51,13 @@ func startStack(t *testing.T, realMode bool, seed uint64) *env {
 	if realMode {
 		cfg.Engine.Real = stack.RealCluster(c)
 	}
-	s := startOn(t, cfg)
-	return &env{cluster: c, proxy: s.Proxy, engine: s.Engine}
+	s, err := stack.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := sync.OnceFunc(func() { s.Close() })
+	t.Cleanup(stop)
+	return &env{cluster: c, proxy: s.Proxy, engine: s.Engine, stop: stop}
 }
 
 // startOn starts the stack and closes it when the test ends.
@@ -152,10 +158,14 @@ type load struct {
 	wg      sync.WaitGroup
 }
 
-func startLoad(t *testing.T, p *proxy.Server) *load {
+func startLoad(t *testing.T, p *proxy.Server) *load { return startLoadAs(t, p, "") }
+
+// startLoadAs is startLoad with a client that names itself (CLIENT SETNAME).
+func startLoadAs(t *testing.T, p *proxy.Server, name string) *load {
 	t.Helper()
 	keys := shardKeys(t, p)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{
+		ClientName:                 name,
 		Addrs:                      testenv.Seeds(p),
 		DialTimeout:                300 * time.Millisecond,
 		ReadTimeout:                500 * time.Millisecond,

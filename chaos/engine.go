@@ -64,7 +64,11 @@ type Config struct {
 	// Now is the clock; if nil, time.Now.
 	Now func() time.Time
 	// Tick is how often timers (TTL, failure detection, promotion) are checked; if zero, 20ms.
-	Tick       time.Duration
+	Tick time.Duration
+	// Healed, if set, is called with a partition fault once it has healed and
+	// the writes acknowledged during it are accounted for (Fault.Writes), from
+	// a goroutine of its own.
+	Healed     func(*Fault)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -81,6 +85,9 @@ type Fault struct {
 	Injected int64      `json:"injected"`
 	Source   string     `json:"source,omitempty"` // api, config, scenario:<run id>
 	Error    string     `json:"error,omitempty"`  // real mode: what failed
+	// Writes is what a partition did to the writes acknowledged during it,
+	// once it has healed.
+	Writes *WriteLoss `json:"writes,omitempty"`
 
 	engine  *Engine
 	action  action
@@ -95,6 +102,7 @@ type Fault struct {
 	count         atomic.Int64 // matching commands seen (for count, after, probability)
 	released      chan struct{}
 	revert        func(context.Context) error
+	partition     *partitionState // a partition, while it lasts
 }
 
 // Engine keeps the faults and the virtual cluster, and decides the fate of
@@ -263,7 +271,8 @@ func (e *Engine) Add(spec fault.Spec, source string) (*Fault, error) {
 // view returns a copy safe to hand out.
 func (f *Fault) view() *Fault {
 	return &Fault{ID: f.ID, Spec: f.Spec, Nodes: append([]string(nil), f.Nodes...), Created: f.Created,
-		Starts: f.Starts, Expires: f.Expires, State: f.State, Injected: f.count.Load(), Source: f.Source, Error: f.Error}
+		Starts: f.Starts, Expires: f.Expires, State: f.State, Injected: f.count.Load(), Source: f.Source, Error: f.Error,
+		Writes: f.Writes}
 }
 
 // maxEnded is how many ended faults the engine remembers for runs.
@@ -303,6 +312,18 @@ func (e *Engine) Get(id string) (*Fault, error) {
 		return nil, ErrFaultNotFound
 	}
 	return f.view(), nil
+}
+
+// Ended returns a fault that has ended, as it ended (with what a partition
+// did to the writes, once known), while the engine remembers it.
+func (e *Engine) Ended(id string) (*Fault, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f, ok := e.ended[id]
+	if !ok {
+		return nil, false
+	}
+	return f.view(), true
 }
 
 // Remove ends a fault now.
@@ -428,6 +449,15 @@ func (e *Engine) startRealLocked(f *Fault) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var reverts []func(context.Context) error
+	if rf, ok := f.action.(realFaultAction); ok {
+		rev, err := rf.realFault(ctx, e, f, f.Starts)
+		if err != nil {
+			f.Error = err.Error()
+			e.log.Warn("real fault failed", "id", f.ID, "err", err)
+		}
+		f.revert = rev
+		return
+	}
 	ra, _ := f.action.(realAction)
 	for _, a := range f.Nodes {
 		var rev func(context.Context) error
@@ -533,6 +563,7 @@ func (e *Engine) publishLocked(now time.Time) {
 	}
 	snap := buildSnapshot(e.vc, active, e.cfg.Settings, e.seed, now)
 	snap.metrics = e.metrics
+	e.withPartitionLocked(snap, active, now)
 	e.pol.snap.Store(snap)
 	if snap.virtual {
 		// Redis unblocks clients blocked on a slot that fails or moves.
@@ -583,3 +614,30 @@ func (e *Engine) pickLocked(list []string, n int) []string {
 }
 
 func (e *Engine) String() string { return fmt.Sprintf("chaos.Engine(seed=%d)", e.seed) }
+
+// partitionOutcomeLocked records what partition f did to the writes
+// acknowledged during it, stops watching them, and tells Config.Healed.
+func (e *Engine) partitionOutcomeLocked(f *Fault, w *WriteLoss) {
+	f.Writes = w
+	if v, ok := e.ended[f.ID]; ok {
+		v.Writes = w
+	}
+	e.pol.tracking.CompareAndSwap(f.partition, nil)
+	verb := "lost"
+	if w.AtRisk {
+		verb = "at risk"
+	}
+	e.log.Info("partition healed", "id", f.ID, "acknowledged", w.Acknowledged, "demoted", w.Demoted, verb, w.Count())
+	if e.cfg.Healed != nil {
+		v := f.view()
+		v.State = "ended"
+		if ev, ok := e.ended[f.ID]; ok {
+			v = ev
+		}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.cfg.Healed(v)
+		}()
+	}
+}

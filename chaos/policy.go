@@ -21,6 +21,9 @@ import (
 //	proxy ──Command──▶ Policy ──Load──▶ snapshot ◀──publish── Engine (faults, virtual cluster, timers)
 type Policy struct {
 	snap atomic.Pointer[snapshot]
+	// tracking is the partition whose writes are being watched, from its
+	// start until they are accounted for (see Observer).
+	tracking atomic.Pointer[partitionState]
 }
 
 // snapshot is the immutable view the data path reads for every command.
@@ -38,6 +41,7 @@ type snapshot struct {
 	seed    uint64
 	vc      *virtualCopy
 	metrics *engineMetrics
+	side    *sideView // a partition: what clients on the target's side see
 }
 
 // virtualCopy is what topology replies need of the virtual cluster.
@@ -48,6 +52,7 @@ type virtualCopy struct {
 type nodeView struct {
 	vnode
 	hang   *Fault   // the hang fault holding this node's commands, if any
+	cut    *Fault   // the partition that puts this node on the other side, if any
 	faults []*Fault // command faults on this node, in Redis's order of checks
 	index  *faultIndex
 }
@@ -137,6 +142,11 @@ func (p *Policy) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 	if s == nil || s.quiet {
 		return proxy.Action{}
 	}
+	if sv := s.side; sv != nil {
+		var onTarget bool
+		s, onTarget = s.sideOf(c)
+		sv.p.sent(c, cmd, onTarget)
+	}
 	nv := s.nodes[c.Node]
 	if nv == nil {
 		return proxy.Action{}
@@ -145,6 +155,11 @@ func (p *Policy) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 		f.count.Add(1) // the commands it held: what its "injected" count says
 		s.metrics.commands.WithLabelValues(f.Spec.Action).Inc()
 		return f.hold.hold(f)
+	}
+	if f := nv.cut; f != nil && !handshake(cmd) {
+		f.count.Add(1)
+		s.metrics.commands.WithLabelValues(f.Spec.Action).Inc()
+		return proxy.Action{Kind: proxy.Hang, Release: f.released, Fault: f.ID}
 	}
 	var act proxy.Action
 	if s.virtual {
@@ -306,6 +321,7 @@ func (s *snapshot) cluster(nv *nodeView, c *proxy.ConnInfo, cmd *proxy.Command) 
 // the cluster changes (clusterRedirectBlockedClientIfNeeded): CLUSTERDOWN when
 // the cluster is down, MOVED when the slot has another owner; nil otherwise.
 func (s *snapshot) blockedReply(info *proxy.ConnInfo, cmd *proxy.CommandInfo, slot int) []byte {
+	s, _ = s.sideOf(info)
 	nv := s.nodes[info.Node]
 	if nv == nil || slot < 0 || slot >= topology.NumSlots {
 		return nil
@@ -432,6 +448,12 @@ func (mt *matcher) match(c *proxy.ConnInfo, cmd *proxy.Command) bool {
 			return false
 		}
 	}
+	return mt.matchClient(c)
+}
+
+// matchClient reports whether the client fields of the match (clients,
+// client_name, lib_name) all accept the client.
+func (mt *matcher) matchClient(c *proxy.ConnInfo) bool {
 	if mt.clients != nil {
 		ip := clientIP(c.Client)
 		in := false

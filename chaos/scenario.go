@@ -39,6 +39,27 @@ func (p *picker) shard() int {
 	return p.e.rnd.IntN(p.shards)
 }
 
+// minoritySide picks the cut-off side of partition-majority: a minority of
+// the masters (at least one), and one replica of each other master, as one
+// zone of a cluster spread over three holds.
+func (p *picker) minoritySide() string {
+	shards := p.e.vc.shards()
+	k := max(1, (len(shards)-1)/2)
+	order := p.e.rnd.Perm(len(shards))
+	var side []string
+	for i, s := range order {
+		sh := shards[s]
+		switch {
+		case i < k:
+			side = append(side, sh[0].addr)
+		case len(sh) > 1:
+			side = append(side, sh[1+p.e.rnd.IntN(len(sh)-1)].addr)
+		}
+	}
+	sort.Strings(side)
+	return strings.Join(side, ",")
+}
+
 func down(target string) fault.Spec { return fault.Spec{Action: "down", Target: target} }
 
 func errOn(target, name string) fault.Spec {
@@ -119,6 +140,24 @@ func init() {
 		// without one shows it.
 		Hold: 15 * time.Second, Real: true,
 		faults: func(p *picker) []fault.Spec { return []fault.Spec{{Action: "hang", Target: "master"}} }})
+	register(&Scenario{Name: "partition-master", Summary: "a network partition cuts one master off from the rest of the cluster; half of the clients are on its side",
+		Expect: "Clients on the master's side keep writing to its slots until node-timeout, then get CLUSTERDOWN; their commands to every other node get no reply. " +
+			"Clients on the other side get no reply from that master; after node-timeout (and about a second) a replica on their side takes over, with the short CLUSTERDOWN window of a failover, and MOVED leads them to it. " +
+			"When the partition heals the old master is a replica of the new one, and the writes it acknowledged during the partition are gone (the run reports them). " +
+			"A safe client times out instead of waiting, retries with backoff, follows MOVED, and does not take an acknowledged write for a durable one across a failover (WAIT for replicas, or make writes it can replay).",
+		Hold: 10 * time.Second, Real: true,
+		faults: func(p *picker) []fault.Spec {
+			return []fault.Spec{{Action: "partition", Target: "master", Share: 0.5}}
+		}})
+	register(&Scenario{Name: "partition-majority", Summary: "a network partition splits the cluster: a minority of the masters, with one replica of each other master, is cut off from the rest (as when one of three zones is); half of the clients are on each side",
+		Expect: "The minority side cannot elect anything: its masters accept writes until node-timeout, then every node there answers CLUSTERDOWN (its replicas of the other masters too). " +
+			"The majority side promotes replicas of the cut-off masters after node-timeout and keeps serving every slot, after the short CLUSTERDOWN window of a failover. " +
+			"When the partition heals the cut-off masters are replicas of their successors and the writes they acknowledged during it are gone (the run reports them). " +
+			"A safe client on either side times out, retries with backoff, follows MOVED, and does not take an acknowledged write for a durable one across a failover.",
+		Hold: 10 * time.Second, Real: true,
+		faults: func(p *picker) []fault.Spec {
+			return []fault.Spec{{Action: "partition", Target: p.minoritySide(), Share: 0.5}}
+		}})
 	register(&Scenario{Name: "tryagain", Summary: "a master answers TRYAGAIN (multi-key commands during resharding)",
 		Expect: "Keyed commands on that master get TRYAGAIN; a safe client retries after a short delay.",
 		Hold:   5 * time.Second,
@@ -149,6 +188,10 @@ type RunOptions struct {
 	Mode    string        `json:"mode"` // simulate (default) or real
 	Hold    time.Duration `json:"hold"` // 0: the scenario's default
 	Recover time.Duration `json:"recover"`
+	// Clients places clients on the cut-off side of a partition scenario:
+	// those its client fields (clients, client_name, lib_name) match; nil
+	// keeps the scenario's placement (half of the clients, by identity).
+	Clients *fault.Match `json:"clients,omitempty"`
 }
 
 // Phase is one phase of a run.
@@ -245,6 +288,10 @@ func (e *Engine) StartScenario(name string, o RunOptions) (*Run, error) {
 	r.phase("inject", now)
 	for _, sp := range specs {
 		sp.Mode = o.Mode
+		if o.Clients != nil && sp.Action == "partition" {
+			sp.Share = 0
+			sp.Match.Clients, sp.Match.ClientName, sp.Match.LibName = o.Clients.Clients, o.Clients.ClientName, o.Clients.LibName
+		}
 		// The run removes its faults itself; the TTL is a safety net.
 		sp.TTL = fault.Duration(o.Hold + time.Minute)
 		if sp.TTL.D() > e.maxTTL() {

@@ -500,3 +500,26 @@ func (v *virtual) slotRanges(i int) []topology.Range {
 	}
 	return out
 }
+
+// clone returns a deep copy of v: one side of a partition sees the cluster
+// change apart from the other.
+func (v *virtual) clone() *virtual {
+	c := *v
+	c.nodes = make([]*vnode, len(v.nodes))
+	for i, n := range v.nodes {
+		cp := *n
+		c.nodes[i] = &cp
+	}
+	c.byAddr = make(map[string]int, len(v.byAddr))
+	for a, i := range v.byAddr {
+		c.byAddr[a] = i
+	}
+	c.owners, c.cacheGen = nil, 0
+	c.pending = append([]promotion(nil), v.pending...)
+	c.migrations = make([]*migration, len(v.migrations))
+	for i, m := range v.migrations {
+		cp := *m
+		c.migrations[i] = &cp
+	}
+	return &c
+}

@@ -177,6 +177,9 @@ type ScenarioRequest struct {
 	Hold    fault.Duration `json:"hold"`
 	Recover fault.Duration `json:"recover"`
 	Seed    uint64         `json:"seed"` // informational: the engine's seed is fixed at start (--seed)
+	// Clients places clients on the cut-off side of a partition scenario
+	// (match.clients, client_name, lib_name); absent: half of them, by identity.
+	Clients *fault.Match `json:"clients,omitempty"`
 }
 
 func (h *Handler) startScenario(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +198,7 @@ func (h *Handler) startScenario(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, &fault.FieldError{Field: "seed", Reason: fmt.Sprintf("this proxy's picks use seed %d (set with --seed at start)", h.cfg.Engine.Seed())})
 		return
 	}
-	run, err := h.cfg.Engine.StartScenario(r.PathValue("name"), chaos.RunOptions{Mode: req.Mode, Hold: req.Hold.D(), Recover: req.Recover.D()})
+	run, err := h.cfg.Engine.StartScenario(r.PathValue("name"), chaos.RunOptions{Mode: req.Mode, Hold: req.Hold.D(), Recover: req.Recover.D(), Clients: req.Clients})
 	if err != nil {
 		writeErr(w, err)
 		return

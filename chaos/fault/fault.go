@@ -176,6 +176,11 @@ type Spec struct {
 	// ASK for the first AskFor (default: half the TTL), then MOVED.
 	To     string   `json:"to,omitempty" yaml:"to,omitempty"`
 	AskFor Duration `json:"ask_for,omitempty" yaml:"ask_for,omitempty"`
+	// partition: the target's nodes are one side, every other node the other.
+	// The clients Match's client fields name are on the target's side; without
+	// them, Share of the clients (0-1, by client identity) are, and the
+	// others are with the rest of the cluster.
+	Share float64 `json:"share,omitempty" yaml:"share,omitempty"`
 	// Mode is "simulate" (default) or "real" (provisioned clusters only).
 	Mode string `json:"mode,omitempty" yaml:"mode,omitempty"`
 }

@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/provision"
@@ -109,4 +110,46 @@ func (p provisioned) StartMigration(ctx context.Context, slot int, from, to stri
 
 func (p provisioned) FinishMigration(ctx context.Context, slot int) error {
 	return p.c.FinishMigration(ctx, slot)
+}
+
+// Partition prepares a partition between the nodes at the addresses in side
+// and every other node (provision.Cluster.PreparePartition).
+func (p provisioned) Partition(ctx context.Context, side []string) (chaos.RealPartition, error) {
+	var idx []int
+	for _, a := range side {
+		i, err := p.c.Index(a)
+		if err != nil {
+			return nil, err
+		}
+		idx = append(idx, i)
+	}
+	pp, err := p.c.PreparePartition(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	return partition{p.c, pp}, nil
+}
+
+type partition struct {
+	c *provision.Cluster
+	p *provision.Partition
+}
+
+func (p partition) Cut(ctx context.Context) (time.Time, error) {
+	if err := p.p.Cut(ctx); err != nil {
+		return time.Time{}, err
+	}
+	return p.p.Start(), nil
+}
+
+// Heal heals the partition and returns the addresses of the masters that lost
+// their slots.
+func (p partition) Heal(ctx context.Context) ([]string, error) {
+	h, err := p.p.Heal(ctx)
+	nodes := p.c.Nodes()
+	var demoted []string
+	for _, i := range h.Demoted {
+		demoted = append(demoted, nodes[i].Addr)
+	}
+	return demoted, err
 }

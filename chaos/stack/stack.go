@@ -137,8 +137,12 @@ func start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	pc := cfg.Proxy
 	pc.Policy = policy
+	// The policy watches the writes a partition tracks, then hands every
+	// event to the checker.
 	if s.Checker != nil {
-		pc.Observer = s.Checker
+		pc.Observer = policy.Observer(s.Checker)
+	} else {
+		pc.Observer = policy.Observer(nil)
 	}
 	pc.Logger = or(pc.Logger, cfg.Logger)
 	pc.Registerer = orReg(pc.Registerer, reg)

@@ -57,7 +57,7 @@ func TestReadConfigFaults(t *testing.T) {
 		// Every problem of one entry, each on its own line (a value that
 		// cannot be read used to hide the others, on the entry's first line).
 		{"every problem of one entry", "c.yaml", "faults:\n  - name: y\n    action: eror\n    ttl: 5q\n    latency: 100\n    match:\n      keys: \"[\"\n", 0, []string{
-			`faults[0].action: unknown action "eror": want one of down, hang, latency, reset, error, failover, migrate (line 3)`,
+			`faults[0].action: unknown action "eror": want one of down, hang, latency, reset, error, failover, migrate, partition (line 3)`,
 			`faults[0].ttl: bad duration "5q" (want e.g. "1.5s", "200ms") (line 4)`,
 			`faults[0].latency: bad duration "100": a number needs a unit ("100ms" or "100s"?) (line 5)`,
 			`faults[0].match.keys: bad glob "[" (line 7)`,

@@ -237,6 +237,7 @@ func newFaultAddCmd() *cobra.Command {
 	f.Int("after", 0, "reset: close the connection on every Nth matching command")
 	f.String("to", "", "migrate (and MOVED/ASK errors): the master that receives the slots")
 	f.String("ask-for", "", "migrate: ASK phase length before MOVED (default: half the TTL)")
+	f.Float64("share", 0, "partition: fraction of clients (0-1, by identity) on the target's side, unless --clients, --client-name or --lib-name name them")
 	f.String("mode", "", "simulate (default) or real (only against redis-chaos up or run, which provisioned the cluster; not proxy)")
 	f.String("api", "127.0.0.1:8470", "control API address of the proxy (HOST:PORT or URL)")
 	f.String("api-token", "", "bearer token of the control API (env REDIS_CHAOS_API_TOKEN)")
@@ -335,6 +336,9 @@ func faultFromFlags(cmd *cobra.Command, args []string) (spec fault.Spec, raw jso
 	}
 	str("to", &spec.To)
 	dur("ask-for", &spec.AskFor)
+	if f.Changed("share") {
+		spec.Share, _ = f.GetFloat64("share")
+	}
 	str("mode", &spec.Mode)
 	if spec.Action == "" {
 		errs = append(errs, "the action is required: fault add ACTION, or --action ("+strings.Join(fault.Actions, ", ")+")")

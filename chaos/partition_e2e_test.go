@@ -1,0 +1,335 @@
+package chaos_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redis-chaos/redis-chaos/chaos"
+	"github.com/redis-chaos/redis-chaos/chaos/fault"
+	"github.com/redis-chaos/redis-chaos/provision"
+	"github.com/redis-chaos/redis-chaos/test/testenv"
+)
+
+// sideLoads plays a partition scenario with a go-redis client on each side
+// (named "minority" and "majority"; the minority one is placed on the
+// cut-off side) and returns the run and each client's spans per shard.
+func sideLoads(t *testing.T, s *env, name, mode string, hold time.Duration) (*chaos.Run, map[string][][]span) {
+	t.Helper()
+	loads := map[string]*load{"minority": startLoadAs(t, s.proxy, "minority"), "majority": startLoadAs(t, s.proxy, "majority")}
+	for _, l := range loads {
+		l.waitOK(t, 5)
+	}
+	run, err := s.engine.StartScenario(name, chaos.RunOptions{Mode: mode, Hold: hold, Recover: 5 * time.Second,
+		Clients: &fault.Match{ClientName: "minority"}})
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	select {
+	case <-time.After(hold + 90*time.Second):
+		t.Fatalf("scenario %s did not end", name)
+	case <-waitRun(s.engine, run.ID):
+	}
+	r, _ := s.engine.GetRun(run.ID)
+	if r.State != "done" {
+		t.Fatalf("run %s: state %s (%s)", run.ID, r.State, r.Error)
+	}
+	out := map[string][][]span{}
+	for side, l := range loads {
+		l.result()
+		out[side] = l.spans
+		t.Logf("%s (%s) %s client: nodes %v; runs per shard %v", name, mode, side, r.Nodes, l.spans)
+	}
+	return r, out
+}
+
+// cutMasters returns the shards (by real topology at start) whose master a
+// partition's target holds.
+func cutMasters(t *testing.T, s *env, nodes []string) map[int]bool {
+	t.Helper()
+	out := map[int]bool{}
+	for i, m := range s.proxy.Topology().Masters() {
+		for _, n := range nodes {
+			if n == m.Addr {
+				out[i] = true
+			}
+		}
+	}
+	return out
+}
+
+// partitionWriter writes new keys in every master's slots (one goroutine per
+// master) through the proxy, as a client named "minority", and records the
+// writes acknowledged.
+type partitionWriter struct {
+	mu    sync.Mutex
+	acked []string
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func startPartitionWriter(t *testing.T, s *env) *partitionWriter {
+	t.Helper()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testenv.Seeds(s.proxy), ClientName: "minority",
+		ReadTimeout: 300 * time.Millisecond, MaxRetries: -1, MaxRedirects: -1})
+	w := &partitionWriter{stop: make(chan struct{})}
+	run := time.Now().UnixNano()
+	for _, m := range s.proxy.Topology().Masters() {
+		prefix := provision.KeyInSlot(fmt.Sprintf("lost-%d", run), m.Slots[0].From)
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-w.stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				key := fmt.Sprintf("%s:%d", prefix, i)
+				if err := cc.Set(context.Background(), key, i, 0).Err(); err == nil {
+					w.mu.Lock()
+					w.acked = append(w.acked, key)
+					w.mu.Unlock()
+				}
+			}
+		}()
+	}
+	t.Cleanup(func() { w.close(); cc.Close() })
+	return w
+}
+
+func (w *partitionWriter) close() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	w.wg.Wait()
+}
+
+// assertProvisionedShape checks the real cluster is healthy with its
+// provisioned shape: cluster_state:ok everywhere, 3 masters with 2 replicas each.
+func assertProvisionedShape(t *testing.T, c *provision.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := map[string]int{}
+	masters := 0
+	for _, n := range st.Nodes {
+		if n.ClusterState != "ok" {
+			t.Errorf("node %s: cluster_state:%s", n.Addr, n.ClusterState)
+		}
+		if n.Role == provision.RoleMaster {
+			masters++
+		} else {
+			replicas[n.MasterID]++
+		}
+	}
+	if masters != 3 || len(replicas) != 3 {
+		t.Errorf("%d masters, replicas per master %v; want 3 masters with 2 replicas each", masters, replicas)
+	}
+	for m, n := range replicas {
+		if n != 2 {
+			t.Errorf("master %s has %d replicas, want 2", m, n)
+		}
+	}
+}
+
+// endedFault waits until the engine has accounted for a partition's writes
+// and returns the fault as it ended.
+func endedFault(t *testing.T, e *chaos.Engine, runID string) *chaos.Fault {
+	t.Helper()
+	var f *chaos.Fault
+	testenv.Eventually(t, time.Minute, func() error {
+		r, err := e.GetRun(runID)
+		if err != nil {
+			return err
+		}
+		f = r.Faults[0]
+		if f.Writes == nil {
+			return fmt.Errorf("fault %s (%s): writes not accounted for yet", f.ID, f.State)
+		}
+		return nil
+	})
+	return f
+}
+
+// TestPartitionLostWrites isolates a master in real mode with a client on its
+// side writing new keys: after the heal, the writes the engine reports lost
+// are exactly the acknowledged keys a direct read of the cluster no longer
+// finds, and the cluster is healthy with its provisioned shape.
+func TestPartitionLostWrites(t *testing.T) {
+	s := startStack(t, true, 1)
+	w := startPartitionWriter(t, s)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(w.acked) < 30 {
+			return fmt.Errorf("%d writes before the partition", len(w.acked))
+		}
+		return nil
+	})
+	run, err := s.engine.StartScenario("partition-master", chaos.RunOptions{Mode: "real", Hold: 4 * time.Second,
+		Recover: time.Second, Clients: &fault.Match{ClientName: "minority"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Nodes) != 1 {
+		t.Fatalf("partition-master cut off %v, want one master", run.Nodes)
+	}
+	master := run.Nodes[0]
+	<-waitRun(s.engine, run.ID)
+	w.close()
+	f := endedFault(t, s.engine, run.ID)
+	// What a direct read of the healed cluster shows.
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: s.cluster.Addrs()})
+	defer cc.Close()
+	ctx := context.Background()
+	missing := 0
+	for _, k := range w.acked {
+		n, err := cc.Exists(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			missing++
+		}
+	}
+	t.Logf("acknowledged %d writes; %d missing after the heal; the engine reports %d lost of %d acknowledged during the partition, demoted %v",
+		len(w.acked), missing, f.Writes.Count(), f.Writes.Acknowledged, f.Writes.Demoted)
+	if missing == 0 {
+		t.Fatal("no acknowledged write was lost: the master was not replaced during the partition")
+	}
+	if f.Writes.Count() != missing || f.Writes.AtRisk {
+		t.Errorf("the engine reports %d lost writes (at risk %v), a direct read shows %d", f.Writes.Count(), f.Writes.AtRisk, missing)
+	}
+	if len(f.Writes.Demoted) != 1 || f.Writes.Demoted[0] != master {
+		t.Errorf("demoted %v, want [%s]", f.Writes.Demoted, master)
+	}
+	for _, lw := range f.Writes.Lost {
+		if lw.Command != "SET" || lw.Node != master || lw.Client.Name != "minority" || lw.Time.IsZero() {
+			t.Errorf("lost write %+v", lw)
+			break
+		}
+	}
+	assertProvisionedShape(t, s.cluster)
+}
+
+// TestPartitionStopMidway stops the engine (as SIGTERM does) while a real
+// partition holds: the partition is healed before Run returns, and the real
+// cluster is healthy with its provisioned shape, its bus on its own ports.
+func TestPartitionStopMidway(t *testing.T) {
+	s := startStack(t, true, 2)
+	f, err := s.engine.Add(fault.Spec{Action: "partition", Target: "master", Mode: "real", Share: 0.5, TTL: fault.Duration(time.Minute)}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.State != "active" || f.Error != "" {
+		t.Fatalf("real partition: %s %s", f.State, f.Error)
+	}
+	time.Sleep(2 * testNodeTimeout) // the majority fails the master over
+	s.stop()
+	assertProvisionedShape(t, s.cluster)
+	for _, n := range s.cluster.Nodes() {
+		c := redis.NewClient(&redis.Options{Addr: n.Addr})
+		v, err := c.ConfigGet(context.Background(), "cluster-announce-bus-port").Result()
+		c.Close()
+		if err != nil || v["cluster-announce-bus-port"] != "0" {
+			t.Errorf("node %s announces bus port %v (%v), want its own", n.Addr, v, err)
+		}
+	}
+}
+
+// TestPartitionSimulatedViews: during a simulated partition-master, a client
+// on the cut-off side sees the master accept writes, then CLUSTERDOWN after
+// node-timeout, and no reply from the others; a client on the other side sees
+// no reply from the master, then its replica promoted; after the heal both
+// see the promoted master, and the writes the old master acknowledged are
+// reported at risk.
+func TestPartitionSimulatedViews(t *testing.T) {
+	s := startStack(t, false, 3)
+	masters := s.proxy.Topology().Masters()
+	f, err := s.engine.Add(fault.Spec{Action: "partition", Target: masters[0].Addr, Match: fault.Match{ClientName: "minority"},
+		TTL: fault.Duration(time.Minute)}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := provision.KeyInSlot("view", masters[0].Slots[0].From)
+	ctx := context.Background()
+	announced := func(addr string) string { a, _ := s.proxy.Announced(addr); return a }
+	client := func(name, addr string) *redis.Client {
+		c := redis.NewClient(&redis.Options{Addr: announced(addr), ClientName: name, ReadTimeout: 300 * time.Millisecond, MaxRetries: -1})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	minority, majority := client("minority", masters[0].Addr), client("majority", masters[1].Addr)
+	if err := minority.Set(ctx, key, "1", 0).Err(); err != nil {
+		t.Fatalf("the cut-off master refused a write from its side: %v", err)
+	}
+	acked := 1
+	if err := client("minority", masters[1].Addr).Ping(ctx).Err(); err == nil {
+		t.Error("a node across the partition answered the cut-off side")
+	}
+	if err := client("majority", masters[0].Addr).Get(ctx, key).Err(); err == nil {
+		t.Error("the cut-off master answered the other side")
+	}
+	// The cut-off side turns to cluster_state:fail; the other side promotes a replica.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		err := minority.Set(ctx, key, "2", 0).Err()
+		if err == nil {
+			acked++
+		}
+		if err == nil || err.Error() != "CLUSTERDOWN The cluster is down" {
+			return fmt.Errorf("cut-off side: %v", err)
+		}
+		slots, err := majority.ClusterSlots(ctx).Result()
+		if err != nil {
+			return err
+		}
+		for _, sl := range slots {
+			if sl.Start <= masters[0].Slots[0].From && masters[0].Slots[0].From <= sl.End && sl.Nodes[0].Addr == announced(masters[0].Addr) {
+				return fmt.Errorf("the other side still sees %s serve the slots", masters[0].Addr)
+			}
+		}
+		return nil
+	})
+	if err := s.engine.Remove(f.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Healed: the old master is a replica; both sides are led to the new one.
+	for _, c := range []*redis.Client{minority, majority} {
+		err := c.Set(ctx, key, "3", 0).Err()
+		if err == nil || err.Error()[:5] != "MOVED" {
+			t.Errorf("after the heal: %v, want MOVED to the promoted replica", err)
+		}
+	}
+	var ended *chaos.Fault
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if x, ok := s.engine.Ended(f.ID); ok && x.Writes != nil {
+			ended = x
+			return nil
+		}
+		return fmt.Errorf("fault %s not accounted for", f.ID)
+	})
+	wl := ended.Writes
+	if !wl.AtRisk || wl.Count() != acked || wl.Acknowledged != acked || len(wl.Demoted) != 1 || wl.Demoted[0] != masters[0].Addr {
+		t.Errorf("writes: %d at risk (%v) of %d acknowledged, demoted %v; want the %d SETs the cut-off master acknowledged, at risk, demoted [%s]",
+			wl.Count(), wl.AtRisk, wl.Acknowledged, wl.Demoted, acked, masters[0].Addr)
+	}
+	for _, lw := range wl.Lost {
+		if lw.Key != key || lw.Command != "SET" || lw.Client.Name != "minority" {
+			t.Errorf("write at risk %+v", lw)
+		}
+	}
+}
