@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -50,6 +51,9 @@ func startStack(t *testing.T, realMode bool, seed uint64) *env {
 	cfg := stack.Config{Proxy: testenv.ProxyConfig(c.Addrs()), Engine: chaos.Config{Seed: seed}}
 	if realMode {
 		cfg.Engine.Real = stack.RealCluster(c)
+	}
+	if os.Getenv("DBG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	s, err := stack.Start(context.Background(), cfg)
 	if err != nil {

@@ -384,6 +384,7 @@ func (e *Engine) withPartitionLocked(s *snapshot, active []*Fault, now time.Time
 		view = p.view
 	}
 	t := buildSnapshot(view, active, e.cfg.Settings, e.seed, now)
+	t.metrics = s.metrics
 	s.cutOff(f, func(a string) bool { return p.target[a] })
 	t.cutOff(f, func(a string) bool { return !p.target[a] })
 	s.side = &sideView{p: p, target: t}
