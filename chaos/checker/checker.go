@@ -50,6 +50,7 @@ type Checker struct {
 	series       *seriesStore
 	nodes        nodeView
 	faultSeen    map[string]time.Time // node → last sign of a fault (when Config.Faults is nil)
+	downSeen     map[string]time.Time // node → last time a fault made it down or silent (from Config.Faults)
 	uncovered    uncoveredState
 	disabled     map[string]bool
 	rules        map[string]*Rule
@@ -87,6 +88,7 @@ func New(cfg Config) *Checker {
 		conns:     map[uint64]*connState{},
 		findings:  map[findingKey]*findingState{},
 		faultSeen: map[string]time.Time{},
+		downSeen:  map[string]time.Time{},
 		disabled:  map[string]bool{},
 		rules:     map[string]*Rule{},
 	}
@@ -417,6 +419,17 @@ func (k *Checker) tick(now time.Time) {
 		k.lastNodes = now
 	}
 	k.uncovered.update(k, now)
+	if k.cfg.Faults != nil {
+		for _, w := range k.activeFaults(now) {
+			if downAction(w.Action) {
+				for _, n := range w.Nodes {
+					if len(k.downSeen) < k.lim.MaxSeriesNodes {
+						k.downSeen[n] = now
+					}
+				}
+			}
+		}
+	}
 	for _, c := range k.clients {
 		k.tickClient(c, now)
 	}
@@ -484,12 +497,20 @@ func (k *Checker) faultedNodes(t time.Time) map[string]bool {
 	return out
 }
 
+// downAction reports fault actions that make a node unreachable or silent.
+func downAction(action string) bool {
+	switch action {
+	case "down", "hang", "kill", "stop", "pause":
+		return true
+	}
+	return false
+}
+
 // nodeDown reports whether a fault makes the node unreachable or silent at t.
 func (k *Checker) nodeDown(node string, t time.Time) bool {
 	if k.cfg.Faults != nil {
 		for _, w := range k.activeFaults(t) {
-			switch w.Action {
-			case "down", "hang", "kill", "stop", "pause":
+			if downAction(w.Action) {
 				for _, n := range w.Nodes {
 					if n == node {
 						return true
@@ -499,6 +520,19 @@ func (k *Checker) nodeDown(node string, t time.Time) bool {
 		}
 	}
 	return false
+}
+
+// recentlyDown reports whether a fault made the node unreachable or silent
+// within d before t (or, without a FaultSource, it showed signs of one).
+func (k *Checker) recentlyDown(node string, t time.Time, d time.Duration) bool {
+	if k.nodeDown(node, t) {
+		return true
+	}
+	at, ok := k.downSeen[node]
+	if !ok {
+		at, ok = k.faultSeen[node]
+	}
+	return ok && t.Sub(at) <= d
 }
 
 // proxySideFault reports close reasons that mean the node or a fault ended

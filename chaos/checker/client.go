@@ -262,6 +262,11 @@ func (k *Checker) expire(now time.Time) {
 			delete(k.faultSeen, n)
 		}
 	}
+	for n, at := range k.downSeen {
+		if now.Sub(at) > time.Minute {
+			delete(k.downSeen, n)
+		}
+	}
 }
 
 // nodeView is what the checker knows of the nodes: roles and proxy ports.

@@ -290,8 +290,9 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 	k.watch(rs, r)
 }
 
-// demotedWhileLost reports a write on a connection without READONLY from a
-// client that lost a node to a fault within the last minute: after a
+// demotedWhileLost reports a write on a connection without READONLY to a
+// node a fault made down or silent within the last minute, or from a client
+// that lost a node to a fault within the last minute: after a
 // failover the old master comes back as a replica and a cluster client's
 // slot map still names it for its old slots until the MOVED it gets there
 // makes it reload; and ioredis sends a command that failed on a lost
@@ -301,6 +302,9 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 func (k *Checker) demotedWhileLost(cn *connState, ev *proxy.Event) bool {
 	if ev.Conn.Readonly {
 		return false
+	}
+	if k.recentlyDown(cn.node, ev.Time, time.Minute) {
+		return true // the node was down or hung: its role changed meanwhile
 	}
 	for _, t := range k.owner(cn).rs.lost {
 		if ev.Time.Sub(t) <= time.Minute {
@@ -859,16 +863,21 @@ func (k *Checker) ruleRestartClose(c *clientState, cn *connState, ev *proxy.Even
 	}
 }
 
-// ruleRestartBurst looks for the new instance after a mass close: a
-// connection's first command (whatever the library sends first: HELLO,
-// CLIENT SETINFO, CLUSTER SLOTS, INFO, or a data command), or a handshake or
-// topology read, on a connection opened with the mass close or after it.
-// A connection that has not named its client yet is charged to its owner.
+// ruleRestartBurst looks for the new instance after a mass close: a new
+// instance discovers the cluster, so it reads the topology on a connection
+// of its own, among that connection's first commands (ioredis on its
+// refresher connection), opened with the mass close or after it. A library
+// that drops and reopens its connections itself (node-redis) keeps the slot
+// map it has: no such read. A connection that has not named its client yet
+// is charged to its owner.
 func (k *Checker) ruleRestartBurst(c *clientState, cn *connState, ev *proxy.Event) {
-	if cn.cmds != 1 && !topologyRead(ev) && ev.Command != "HELLO" && !(ev.Command == "CLIENT" && ev.Sub == "SETINFO") {
+	if !topologyRead(ev) || cn.cmds > k.th.HandshakeCommands {
 		return
 	}
 	c = k.owner(cn)
+	if cn.opened.After(c.rs.freshTopo) {
+		c.rs.freshTopo = cn.opened
+	}
 	r := c.rs.restart
 	// A fresh connection: opened with the mass close or after it (the new
 	// instance can connect before the proxy has seen every old socket end).
@@ -886,8 +895,8 @@ func (k *Checker) ruleRestartBurst(c *clientState, cn *connState, ev *proxy.Even
 // old one's connections stay open (redis-py's RedisCluster leaves them to
 // the garbage collector): within RestartWindow, new connections that do
 // application work open to most of the nodes it already had working
-// connections to, with a topology read (the new instance discovering the
-// cluster), while faults touch a single node. A pool that grows opens to
+// connections to, with a topology read on a new connection (the new
+// instance discovering the cluster), while faults touch a single node. A pool that grows opens to
 // one node at a time, and a failover adds the promoted node only.
 func (k *Checker) ruleRebuild(c *clientState, cn *connState, ev *proxy.Event) {
 	rs := &c.rs
@@ -913,7 +922,7 @@ func (k *Checker) ruleRebuild(c *clientState, cn *connState, ev *proxy.Event) {
 			}
 		}
 	}
-	if len(newNodes) < k.th.RestartMinConns || rs.lastTopo.Before(from.Add(-time.Second)) {
+	if len(newNodes) < k.th.RestartMinConns || rs.freshTopo.Before(from.Add(-time.Second)) {
 		return
 	}
 	oldNodes, both := map[string]bool{}, 0

@@ -656,8 +656,7 @@ func TestRestartOnSingleFault(t *testing.T) {
 	t.Run("new client before the old one closes", func(t *testing.T) {
 		// The application builds its new client, then closes the old
 		// one: the new connections (working at once) open before the old
-		// ones close. A library that sends no HELLO and no topology read
-		// on its data connections: their first command is the handshake.
+		// ones close.
 		s := newSim(t, nil)
 		var old []*simConn
 		for i := 0; i < 3; i++ {
@@ -667,6 +666,7 @@ func TestRestartOnSingleFault(t *testing.T) {
 		}
 		s.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s.nodes[4].Addr}, Start: s.now}}
 		s.advance(time.Second)
+		s.conn(1, "rueidis", "1.0.80", "").do(cmdSpec{name: "CLUSTER", sub: "SHARDS", reply: '*'})
 		for i := 0; i < 3; i++ {
 			c := s.conn(i, "rueidis", "1.0.80", "")
 			c.ok("GET", "k"+itoa(i))
@@ -717,6 +717,30 @@ func TestRestartOnSingleFault(t *testing.T) {
 			c.ok("GET", "k"+itoa(i))
 			s.advance(300 * time.Millisecond)
 		}
+		s.only()
+	})
+	t.Run("the library reconnects by itself", func(t *testing.T) {
+		// node-redis drops and reopens every node connection on its own,
+		// keeping its slot map: no topology read on a new connection.
+		s := newSim(t, nil)
+		var old []*simConn
+		for i := 0; i < 3; i++ {
+			c := s.conn(i, "node-redis", "4.7.0", "")
+			c.ok("SET", "k"+itoa(i))
+			old = append(old, c)
+		}
+		s.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s.nodes[4].Addr}, Start: s.now}}
+		s.advance(3 * time.Second)
+		for _, c := range old {
+			c.close("client closed")
+			s.advance(20 * time.Millisecond)
+		}
+		for i := 0; i < 3; i++ {
+			c := s.conn(i, "node-redis", "4.7.0", "")
+			c.ok("CLIENT", "")
+			c.ok("GET", "k"+itoa(i))
+		}
+		s.advance(3 * time.Second)
 		s.only()
 	})
 	t.Run("one connection replaced", func(t *testing.T) {
@@ -857,6 +881,16 @@ func TestWriteToReplica(t *testing.T) {
 	c.info.Readonly = true // as the proxy marks the connection
 	c.do(cmdSpec{name: "SET", key: "k", reply: '-', err: moved(slotOf("k"), 7001)})
 	s.want(RuleWriteToReplica, 1)
+	// The client never had a connection to the old master while it was
+	// down (its dials were refused, which the proxy does not see): the
+	// fault tells that the node's role may have changed.
+	s = newSim(t, nil)
+	s.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s.nodes[4].Addr}, Start: s.now, End: s.now.Add(10 * time.Second)}}
+	s.tick()
+	s.advance(12 * time.Second)
+	c = s.conn(4, "node-redis", "5.12.4", "")
+	c.do(cmdSpec{name: "SET", key: "k", reply: '-', err: moved(slotOf("k"), 7001)})
+	s.want(RuleWriteToReplica, 0)
 	// Reads on a replica are fine.
 	s = newSim(t, nil)
 	s.tick()

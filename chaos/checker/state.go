@@ -41,6 +41,7 @@ type ruleState struct {
 	closes    *ring[EvidenceEvent]
 	fresh     *ring[freshConn] // connections' first data commands
 	rebuilt   time.Time        // the last rebuild found from fresh connections
+	freshTopo time.Time        // when the latest connection that read the topology first thing opened
 	restart   *restartCand
 	handshake *handshakeSeen // the client's latest topology read or HELLO/SETINFO
 	// full-coverage-required
