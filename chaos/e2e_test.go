@@ -342,8 +342,14 @@ func downThenRejoin(c []string) bool {
 	return true
 }
 
+// TestOutageScenarios plays the outage scenarios in simulate mode, at the
+// same time, each on its own proxy and engine in front of one cluster (a
+// simulated fault leaves the real cluster alone).
 func TestOutageScenarios(t *testing.T) {
-	s := startStack(t, false, 42)
+	if testing.Short() {
+		t.Skip("needs a real cluster")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: testNodeTimeout})
 	hold := 4 * time.Second
 	for _, tc := range []struct {
 		name  string
@@ -404,12 +410,13 @@ func TestOutageScenarios(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := startOn(t, stack.Config{Proxy: testenv.ProxyConfig(c.Addrs()), Engine: chaos.Config{Seed: 42}})
+			s := &env{cluster: c, proxy: st.Proxy, engine: st.Engine}
 			r, classes := runScenario(t, s, tc.name, "simulate", hold)
 			tc.check(t, shardsOf(t, s.proxy, r.Nodes), classes)
 			// After recovery the cluster through the proxy is whole again.
 			assertClusterOK(t, s.proxy)
-			// Back to the real topology for the next scenario.
-			s.engine.Clear("test")
 		})
 	}
 }

@@ -39,6 +39,21 @@ type Data interface {
 	Interrupt(decide func(info *proxy.ConnInfo, cmd *proxy.CommandInfo, slot int) []byte) int
 }
 
+// Clock is the engine's time. Every timer of the engine runs on it: the tick
+// that starts and ends faults and moves the virtual cluster on, the phases
+// of scenarios and the steps of plans.
+type Clock interface {
+	Now() time.Time
+	// After returns a channel that receives the time once d has passed (at
+	// once if d is not above zero).
+	After(d time.Duration) <-chan time.Time
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time                         { return time.Now() }
+func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 // Settings are the real cluster's settings the virtual cluster follows.
 type Settings struct {
 	NodeTimeout        time.Duration // cluster-node-timeout
@@ -61,8 +76,8 @@ type Config struct {
 	Settings Settings // if NodeTimeout is zero, 2s with full coverage
 	Limits   fault.Limits
 	Seed     uint64 // if zero, one is drawn and reported by Seed()
-	// Now is the clock; if nil, time.Now.
-	Now func() time.Time
+	// Clock is the engine's time; if nil, the wall clock.
+	Clock Clock
 	// Tick is how often timers (TTL, failure detection, promotion) are checked; if zero, 20ms.
 	Tick time.Duration
 	// Healed, if set, is called with a partition fault once it has healed and
@@ -105,13 +120,15 @@ type Fault struct {
 	partition     *partitionState // a partition, while it lasts
 }
 
-// Engine keeps the faults and the virtual cluster, and decides the fate of
-// every command (it is the proxy's Policy).
+// Engine keeps the faults and the virtual cluster, runs their timers,
+// scenarios and plans, and publishes into its Policy what the data path does
+// to each command.
 type Engine struct {
-	cfg  Config
-	log  *slog.Logger
-	now  func() time.Time
-	seed uint64
+	cfg   Config
+	log   *slog.Logger
+	clock Clock
+	now   func() time.Time
+	seed  uint64
 
 	mu         sync.Mutex
 	faults     map[string]*Fault
@@ -120,8 +137,9 @@ type Engine struct {
 	order      []string // ids in creation order
 	nextID     int
 	vc         *virtual
-	rnd        *rand.Rand // picks (under mu)
-	runs       map[string]*Run
+	rnd        *rand.Rand      // picks (under mu)
+	runs       map[string]*Run // bounded: addRunLocked
+	runOrder   []string        // run ids in creation order
 	nextRun    int
 	wake       chan struct{}
 
@@ -133,8 +151,8 @@ type Engine struct {
 
 // New returns an engine; Run drives its timers.
 func New(cfg Config) *Engine {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = wallClock{}
 	}
 	if cfg.Tick == 0 {
 		cfg.Tick = 20 * time.Millisecond
@@ -157,7 +175,8 @@ func New(cfg Config) *Engine {
 		cfg:     cfg,
 		pol:     cfg.Policy,
 		log:     cfg.Logger,
-		now:     cfg.Now,
+		clock:   cfg.Clock,
+		now:     cfg.Clock.Now,
 		seed:    seed,
 		faults:  map[string]*Fault{},
 		ended:   map[string]*Fault{},
@@ -181,8 +200,6 @@ func (e *Engine) Settings() Settings { return e.cfg.Settings }
 
 // Run drives the engine's timers until ctx ends, then reverts every fault.
 func (e *Engine) Run(ctx context.Context) error {
-	t := time.NewTicker(e.cfg.Tick)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -190,7 +207,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.Clear("shutdown")
 			e.wg.Wait()
 			return nil
-		case <-t.C:
+		case <-e.clock.After(e.cfg.Tick):
 		case <-e.wake:
 		}
 		e.step()

@@ -65,8 +65,8 @@ func (e *Engine) StartPlan(p *Plan, o RunOptions) (*Run, error) {
 	}
 	e.nextRun++
 	r := &Run{ID: "r" + strconv.Itoa(e.nextRun), Scenario: "plan:" + name, Mode: mode, Seed: e.seed,
-		State: "running", Started: now, done: make(chan struct{}), Nodes: []string{}, Faults: []*Fault{}}
-	e.runs[r.ID] = r
+		State: "running", Started: now, Nodes: []string{}, Faults: []*Fault{}}
+	e.addRunLocked(r)
 	e.mu.Unlock()
 	steps := append([]Step(nil), p.Steps...)
 	e.log.Info("plan started", "run", r.ID, "plan", name, "steps", len(steps), "loop", p.Loop, "seed", e.seed)
@@ -113,9 +113,9 @@ func (e *Engine) playPlan(r *Run, steps []Step, loop bool, mode string) {
 		subs = nil
 	}
 	for n := 1; ; n++ {
-		start := time.Now() // timers run on the wall clock, as scenarios do
+		start := e.now()
 		for i, st := range steps {
-			if !e.sleep(time.Until(start.Add(st.At.D())), r) {
+			if !e.sleep(start.Add(st.At.D()).Sub(e.now()), r) {
 				stopSubs()
 				return
 			}
@@ -151,7 +151,7 @@ func (e *Engine) playPlan(r *Run, steps []Step, loop bool, mode string) {
 			r.addStep(label+" ("+f.ID+")", e.now(), f.Nodes, []*Fault{f})
 		}
 		// Wait for the cycle's end, then end what is left of it.
-		if !e.sleep(time.Until(start.Add(cycle)), r) {
+		if !e.sleep(start.Add(cycle).Sub(e.now()), r) {
 			stopSubs()
 			return
 		}
@@ -166,7 +166,7 @@ func (e *Engine) playPlan(r *Run, steps []Step, loop bool, mode string) {
 			if sr := e.runByID(s.ID); sr != nil {
 				select {
 				case <-sr.Done():
-				case <-r.stopC():
+				case <-r.stop:
 					stopSubs()
 					return
 				}

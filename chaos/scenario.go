@@ -217,7 +217,8 @@ type Run struct {
 	Ended    time.Time `json:"ended,omitempty"`
 
 	mu   sync.Mutex
-	done chan struct{}
+	stop chan struct{} // closed when the run is stopped
+	done chan struct{} // closed when the run ends
 }
 
 // Snapshot returns a copy safe to serialise.
@@ -281,8 +282,8 @@ func (e *Engine) StartScenario(name string, o RunOptions) (*Run, error) {
 	specs := sc.faults(&picker{e: e, shards: len(e.vc.shards())})
 	e.nextRun++
 	r := &Run{ID: "r" + strconv.Itoa(e.nextRun), Scenario: name, Mode: o.Mode, Seed: e.seed, Expect: sc.Expect,
-		State: "running", Started: now, done: make(chan struct{})}
-	e.runs[r.ID] = r
+		State: "running", Started: now}
+	e.addRunLocked(r)
 	e.mu.Unlock()
 
 	r.phase("inject", now)
@@ -348,23 +349,57 @@ func (e *Engine) play(r *Run, o RunOptions) {
 	e.log.Info("scenario done", "run", r.ID, "scenario", r.Scenario)
 }
 
-// sleep waits d, or until the run is stopped; it reports whether to go on.
+// sleep waits d on the engine's clock, or until the run is stopped; it
+// reports whether to go on.
 func (e *Engine) sleep(d time.Duration, r *Run) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-e.clock.After(d):
 		return true
-	case <-r.stopC():
+	case <-r.stop:
 		return false
 	}
 }
 
-var runStops sync.Map // *Run → chan struct{}
+// maxEndedRuns is how many ended runs the engine remembers (every running
+// run is kept): a looping plan starts runs until it is stopped.
+const maxEndedRuns = 1024
 
-func (r *Run) stopC() chan struct{} {
-	c, _ := runStops.LoadOrStore(r, make(chan struct{}))
-	return c.(chan struct{})
+// addRunLocked makes r known and forgets the oldest ended runs beyond
+// maxEndedRuns. e.mu is held.
+func (e *Engine) addRunLocked(r *Run) {
+	r.stop, r.done = make(chan struct{}), make(chan struct{})
+	e.runs[r.ID] = r
+	e.runOrder = append(e.runOrder, r.ID)
+	ended := 0
+	for _, id := range e.runOrder {
+		if e.runs[id].ended() {
+			ended++
+		}
+	}
+	if ended <= maxEndedRuns {
+		return
+	}
+	kept := e.runOrder[:0]
+	for _, id := range e.runOrder {
+		if ended > maxEndedRuns && e.runs[id].ended() {
+			delete(e.runs, id)
+			ended--
+			continue
+		}
+		kept = append(kept, id)
+	}
+	clear(e.runOrder[len(kept):])
+	e.runOrder = kept
+}
+
+// ended reports whether the run is over.
+func (r *Run) ended() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (e *Engine) stopRun(r *Run, now time.Time, err error) {
@@ -378,7 +413,7 @@ func (e *Engine) stopRun(r *Run, now time.Time, err error) {
 		r.State, r.Error = "failed", err.Error()
 	}
 	r.mu.Unlock()
-	close(r.stopC())
+	close(r.stop)
 	for _, f := range r.Snapshot().Faults {
 		e.Remove(f.ID)
 	}
