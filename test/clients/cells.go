@@ -70,6 +70,7 @@ func Cells() []Cell {
 	add("go-redis", "db1", "baseline")
 	add("go-redis", "replica-reads", "baseline", "replica-down")
 	add("go-redis", "static-slots", "baseline")
+	add("go-redis", "manual-redirect", "baseline", "migrate")
 	add("go-redis", "fast-reload", "baseline")
 	add("go-redis", "big-pipeline", "baseline")
 	add("go-redis", "legacy", "baseline")
@@ -89,6 +90,7 @@ func Cells() []Cell {
 	add("redis-py", "health-restart", "replica-down", "master-down")
 	add("redis-py", "breaker", "shard-down/coverage-no")
 	add("redis-py", "plain", "baseline")
+	add("redis-py", "manual-redirect", "migrate")
 
 	good("ioredis")
 	add("ioredis", "no-timeout", "hang")

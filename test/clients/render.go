@@ -10,11 +10,11 @@ import (
 // Derivations are the rules by which a cell's expected findings follow from
 // what the app did (Derive implements them); the page lists them.
 var Derivations = [][2]string{
-	{"moved-ignored", "the library returned a MOVED error to the application (it did not follow it)"},
-	{"stale-slot-map", "the app's wire log has 3 MOVED for one slot from one node within 10 s with no CLUSTER SLOTS/NODES/SHARDS sent in between"},
+	{"moved-ignored", "the app got MOVED replies and followed none of them (no command for the slot, nor the same command, sent to the named node within 2 s)"},
+	{"stale-slot-map", "the app followed 3 MOVED for one slot from one node within 10 s with no CLUSTER SLOTS/NODES/SHARDS sent in between (a client that follows none is `moved-ignored`)"},
 	{"ask-without-asking", "a command that got ASK was resent to the ASK target without ASKING right before it on that connection"},
 	{"ask-updates-map", "after an ASK, another command for that slot went to the ASK target without ASKING (no MOVED to it in between), within 10 s"},
-	{"topology-refresh-storm", "more than 5 topology reads in some 10 s after start-up, or topology reads ≥ 0.8 × the errors the app met (error replies to data commands, failed dials, dropped connections), with at least 5 errors"},
+	{"topology-refresh-storm", "more than 5 topology reads in some 10 s after start-up (the first reply to a data command, 3 s at most), or topology reads ≥ 0.8 × the errors the app met (error replies to data commands, failed dials, dropped connections), with at least 5 errors"},
 	{"reconnect-storm", "connections to one node accepted and then closed before any reply, more than 25 in 5 s, or 5 in a row at gaps under 500 ms that do not grow (the last at most twice the first); refused dials are counted apart (a proxy cannot see them: the port refuses in the kernel)"},
 	{"no-backoff-retry", "the identical command resent under 10 ms after CLUSTERDOWN/TRYAGAIN/LOADING/MASTERDOWN, more than 10 times in some second and for at least half of the resends after those errors"},
 	{"no-command-timeout", "a command without a reply for 10 s while the app neither closed its connection nor sent anything to that node (a command or a new connection), or a reply that took 10 s after which the app kept using the connection"},
@@ -60,7 +60,7 @@ func Markdown(res *Results, took string) string {
 	p("- **Runner**: one real 9-node cluster (3 masters, 2 replicas each, node timeout 1 s) for the\n")
 	p("  whole run; each cell is one `redis-chaos run --upstream … --scenarios X -- app` (the product as\n")
 	p("  a CI job uses it; `baseline` is a plan whose only fault adds no latency). The app runs for\n")
-	p("  1 s of warm-up, the scenario's hold, its recovery and 2 s more. After each cell the runner\n")
+	p("  3 s of warm-up, the scenario's hold, its recovery and 2 s more. After each cell the runner\n")
 	p("  reads every INCR key back from the real nodes (a value above 1 is a write that ran twice)\n")
 	p("  and empties the cluster.\n")
 	p("- **Ground truth** comes only from the app's records and the data, never from the checker:\n")
@@ -70,10 +70,18 @@ func Markdown(res *Results, took string) string {
 	p("  majority-masters-down, shard-down (with `cluster-require-full-coverage no`), migrate, hang,\n")
 	p("  latency and tryagain — where a right checker is mostly quiet; and each bad configuration\n")
 	p("  under the scenarios that show its fault (and some where it must stay quiet).\n\n")
+	p("Layout: `test/clients/go/` holds the Go apps (go-redis, rueidis) in a module of their own, so\n")
+	p("that rueidis and the apps' go-redis version stay out of the main module's `go.mod`;\n")
+	p("`test/clients/python/` the redis-py app (Debian's python3-redis, `/usr/bin/python3`);\n")
+	p("`test/clients/node/` the ioredis and node-redis apps, their versions pinned by `package.json`\n")
+	p("and `package-lock.json` and installed with `npm ci` into `test/clients/node/node_modules`\n")
+	p("(git-ignored) when the runner starts; `test/clients/*.go` the cells, the ground truth, the\n")
+	p("scores and this page, `test/clients/runner` the command.\n\n")
 	p("Run it: `bash test/clients/run.sh` (all cells; needs Go, redis-server, node/npm and\n")
 	p("Debian's python3-redis, which it installs when missing), or\n")
-	p("`go run ./test/clients/runner --cells 'ioredis,go-redis/*/hang'` for some cells. The Go test\n")
-	p("`TestMatrixCI` plays a few key cells.\n\n")
+	p("`go run ./test/clients/runner --cells 'ioredis,go-redis/*/hang'` for some cells;\n")
+	p("`--rejudge` judges the cells of the last run again without playing them. The Go test\n")
+	p("`TestMatrixCI` (in `go test ./test/clients/`) plays six Go cells in about two minutes.\n\n")
 
 	p("## Expected findings: how they are derived\n\n| rule | expected in a cell when |\n|---|---|\n")
 	for _, d := range Derivations {

@@ -222,6 +222,9 @@ func (m *matrix) realAddrs() []string {
 	return out
 }
 
+// ErrClusterStart is a cluster that did not start (a port taken, most often).
+var ErrClusterStart = errors.New("cluster up failed")
+
 func (m *matrix) startCluster(ctx context.Context) error {
 	m.dir = filepath.Join(m.o.Out, "cluster")
 	os.RemoveAll(m.dir)
@@ -229,7 +232,7 @@ func (m *matrix) startCluster(ctx context.Context) error {
 		"--cluster-base-port", strconv.Itoa(m.o.ClusterBase), "--node-timeout", m.o.NodeTimeout.String(), "--dir", m.dir)
 	cmd.Stdout, cmd.Stderr = io.Discard, m.o.Log
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("cluster up: %w", err)
+		return fmt.Errorf("%w: %w", ErrClusterStart, err)
 	}
 	m.coverage = "yes"
 	return nil
@@ -286,7 +289,6 @@ func (m *matrix) hold(scenario string) time.Duration {
 func (m *matrix) play(ctx context.Context, c Cell, rep int) (r CellResult) {
 	began := time.Now()
 	r = CellResult{Cell: c, ID: c.ID(), Rep: rep, Verdicts: map[string]string{}}
-	defer func() { r.Seconds = time.Since(began).Seconds() }()
 	name := strings.ReplaceAll(c.ID(), "/", "_")
 	if m.o.Reps > 1 {
 		name += "_" + strconv.Itoa(rep)
@@ -298,6 +300,16 @@ func (m *matrix) play(ctx context.Context, c Cell, rep int) (r CellResult) {
 		return r
 	}
 	r.ReportDir = filepath.Join(dir, "report")
+	defer func() {
+		// Empty the cluster for the next cell (directly on the real nodes),
+		// and keep the cell's result next to its records (for Rejudge).
+		if err := m.reset(ctx); err != nil && r.Error == "" {
+			r.Error = fmt.Sprintf("reset: %v", err)
+		}
+		r.Seconds = time.Since(began).Seconds()
+		b, _ := json.MarshalIndent(&r, "", "  ")
+		os.WriteFile(filepath.Join(dir, "cell.json"), b, 0o644)
+	}()
 	fail := func(err error) CellResult {
 		r.Error = err.Error()
 		fmt.Fprintf(m.o.Log, "matrix: %s: %v\n", r.ID, err)
@@ -311,7 +323,9 @@ func (m *matrix) play(ctx context.Context, c Cell, rep int) (r CellResult) {
 		return fail(fmt.Errorf("no app for %s", c.Library))
 	}
 	recoverFor := 2*m.o.NodeTimeout + 2*time.Second
-	warmup := time.Second
+	// Time for the app to start and connect before the fault (Python and
+	// Node.js take about a second to start on a busy machine).
+	warmup := 3 * time.Second
 	duration := warmup + m.hold(c.Scenario) + recoverFor + m.o.Tail
 	h := fnv.New64a()
 	h.Write([]byte(c.ID()))
@@ -358,33 +372,48 @@ func (m *matrix) play(ctx context.Context, c Cell, rep int) (r CellResult) {
 		return fail(fmt.Errorf("redis-chaos run: %w", err))
 	}
 
-	rep1, err := readReport(filepath.Join(r.ReportDir, "report.json"))
+	evs, err := ReadWire(wirePath)
 	if err != nil {
-		return fail(fmt.Errorf("report: %w (see %s)", err, filepath.Join(dir, "run.log")))
+		return fail(fmt.Errorf("the app's wire log: %w (see %s)", err, filepath.Join(dir, "run.log")))
 	}
-	for _, f := range rep1.Findings {
+	r.IncrKeys, r.Dups, err = m.readBack(ctx, Organise(evs))
+	if err != nil {
+		return fail(fmt.Errorf("reading the INCR keys back: %w", err))
+	}
+	if err := judge(&r, dir, recoverFor); err != nil {
+		return fail(err)
+	}
+	return r
+}
+
+// judge compares the checker's findings in a played cell (its directory
+// holds report/report.json, summary.json and wire.jsonl) with what the app
+// did; r carries the INCR keys read back.
+func judge(r *CellResult, dir string, recoverFor time.Duration) error {
+	r.ReportDir = filepath.Join(dir, "report")
+	r.Findings, r.Verdicts = nil, map[string]string{}
+	rep, err := readReport(filepath.Join(r.ReportDir, "report.json"))
+	if err != nil {
+		return fmt.Errorf("report: %w (see %s)", err, filepath.Join(dir, "run.log"))
+	}
+	for _, f := range rep.Findings {
 		r.Findings = append(r.Findings, Found{Rule: f.Rule, Severity: f.Severity, Count: f.Count})
 	}
 	var sum Summary
-	b, err := os.ReadFile(sumPath)
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
 	if err == nil {
 		err = json.Unmarshal(b, &sum)
 	}
 	if err != nil {
-		return fail(fmt.Errorf("the app's summary: %w (see %s)", err, filepath.Join(dir, "run.log")))
+		return fmt.Errorf("the app's summary: %w (see %s)", err, filepath.Join(dir, "run.log"))
 	}
 	r.Summary = &sum
-	evs, err := ReadWire(wirePath)
+	evs, err := ReadWire(filepath.Join(dir, "wire.jsonl"))
 	if err != nil {
-		return fail(fmt.Errorf("the app's wire log: %w", err))
+		return fmt.Errorf("the app's wire log: %w", err)
 	}
 	w := Organise(evs)
-	env := Env{Window: rep1.window(c, recoverFor), ReplicaPorts: rep1.replicaPorts()}
-	env.IncrKeys, env.Dups, err = m.readBack(ctx, w)
-	if err != nil {
-		return fail(fmt.Errorf("reading the INCR keys back: %w", err))
-	}
-	r.Dups, r.IncrKeys = env.Dups, env.IncrKeys
+	env := Env{Window: rep.window(r.Cell, recoverFor), ReplicaPorts: rep.replicaPorts(), Dups: r.Dups, IncrKeys: r.IncrKeys}
 	r.Recovery = recovery(w, &sum, env.Window)
 	r.Expected = Derive(&sum, w, env)
 	found := map[string]bool{}
@@ -406,12 +435,43 @@ func (m *matrix) play(ctx context.Context, c Cell, rep int) (r CellResult) {
 			r.Verdicts[rule] = "fp" // a rule the matrix does not know: reported, never expected
 		}
 	}
-	if err := m.reset(ctx); err != nil {
-		return fail(fmt.Errorf("reset: %w", err))
+	return nil
+}
+
+// Rejudge recomputes every cell of a finished run (out/cells/*) from what
+// it recorded, without playing it again: for a change in how expectations
+// are derived.
+func Rejudge(out string, nodeTimeout time.Duration) (*Results, error) {
+	if nodeTimeout <= 0 {
+		nodeTimeout = time.Second
 	}
-	b, _ = json.MarshalIndent(&r, "", "  ")
-	os.WriteFile(filepath.Join(dir, "cell.json"), b, 0o644)
-	return r
+	var prev Results
+	if b, err := os.ReadFile(filepath.Join(out, "results.json")); err == nil {
+		json.Unmarshal(b, &prev)
+	}
+	dirs, err := filepath.Glob(filepath.Join(out, "cells", "*", "cell.json"))
+	if err != nil {
+		return nil, err
+	}
+	res := &Results{Commit: prev.Commit, Started: prev.Started, Seconds: prev.Seconds}
+	for _, f := range dirs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var r CellResult
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		if r.Error == "" {
+			if err := judge(&r, filepath.Dir(f), 2*nodeTimeout+2*time.Second); err != nil {
+				r.Error = err.Error()
+			}
+		}
+		res.Cells = append(res.Cells, r)
+	}
+	SortCells(res.Cells)
+	return res, nil
 }
 
 // readBack reads every INCR key the app sent from the real cluster

@@ -244,7 +244,10 @@ func Derive(s *Summary, w *Wire, env Env) map[string]Expectation {
 	set := func(rule string, ok bool, why string, args ...any) {
 		out[rule] = Expectation{Expected: ok, Why: fmt.Sprintf(why, args...)}
 	}
-	set("moved-ignored", s.Errors["moved"] > 0, "the library returned %d MOVED errors to the app", s.Errors["moved"])
+	unfollowed, followed := movedFollow(w)
+	set("moved-ignored", unfollowed > 0 && followed == 0,
+		"%d MOVED replies not followed within 2 s, %d followed; the library returned %d MOVED errors to the app",
+		unfollowed, followed, s.Errors["moved"])
 
 	n, why := staleMoved(w)
 	set("stale-slot-map", n > 0, "%s", why)
@@ -313,8 +316,54 @@ func movedOf(errLine, kind string) (slot int, port int, ok bool) {
 	return s, p, err2 == nil
 }
 
+// movedFollow counts the MOVED replies the app followed (a command for the
+// slot, or the same command, sent to the named node within 2 s) and those
+// it did not.
+func movedFollow(w *Wire) (unfollowed, followed int) {
+	f := followedMoved(w)
+	for _, ok := range f {
+		if ok {
+			followed++
+		} else {
+			unfollowed++
+		}
+	}
+	return unfollowed, followed
+}
+
+// followedMoved tells, for each command answered MOVED, whether the app
+// followed it.
+func followedMoved(w *Wire) map[*Command]bool {
+	out := map[*Command]bool{}
+	type target struct{ slot, port int }
+	sent := map[target][]int64{} // commands by (slot, port), in time order
+	same := map[string][]int64{} // identical command + port
+	for _, c := range w.Cmds {
+		if key, ok := c.Key(); ok {
+			t := target{Slot(key), c.Port}
+			sent[t] = append(sent[t], c.T)
+		}
+		id := c.identity() + "\x00" + strconv.Itoa(c.Port)
+		same[id] = append(same[id], c.T)
+	}
+	within := func(ts []int64, a, b int64) bool {
+		i := sort.Search(len(ts), func(i int) bool { return ts[i] > a })
+		return i < len(ts) && ts[i] <= b
+	}
+	for _, c := range w.Cmds {
+		slot, port, ok := movedOf(c.errLine(), "MOVED")
+		if !ok {
+			continue
+		}
+		t0 := c.Reply.T
+		out[c] = within(sent[target{slot, port}], t0, t0+2*sec) || within(same[c.identity()+"\x00"+strconv.Itoa(port)], t0, t0+2*sec)
+	}
+	return out
+}
+
 // staleMoved: three MOVED for one slot from one node within 10 s of the
-// first, with no topology read sent in between.
+// first, each followed (a client that follows none ignores MOVED, which is
+// another rule), with no topology read sent in between.
 func staleMoved(w *Wire) (int, string) {
 	type key struct{ slot, port int }
 	var reads []int64
@@ -328,9 +377,10 @@ func staleMoved(w *Wire) (int, string) {
 		return i < len(reads) && reads[i] < b
 	}
 	seen := map[key][]int64{}
+	followed := followedMoved(w)
 	for _, c := range w.Cmds {
 		slot, _, ok := movedOf(c.errLine(), "MOVED")
-		if !ok {
+		if !ok || !followed[c] {
 			continue
 		}
 		k := key{slot, c.Port}
@@ -346,7 +396,7 @@ func staleMoved(w *Wire) (int, string) {
 			}
 		}
 	}
-	return n, fmt.Sprintf("%d slots got 3 MOVED from one node within 10 s without a topology read in between", n)
+	return n, fmt.Sprintf("%d slots got 3 followed MOVED from one node within 10 s without a topology read in between", n)
 }
 
 // askFollow counts ASK redirects resent to the target without ASKING just
@@ -401,7 +451,7 @@ func askFollow(w *Wire) (withoutAsking, updates int) {
 // refreshStorm: more than 5 topology reads in some 10 s, or reads at least
 // 0.8 × the errors the app met (error replies to data commands, failed
 // dials, connections lost) with at least 5 errors, start-up excluded
-// (before the first reply to a data command).
+// (until the first reply to a data command, 3 s at most).
 func refreshStorm(w *Wire, env Env) (bool, string) {
 	var start int64
 	for _, c := range w.Cmds {
@@ -409,6 +459,9 @@ func refreshStorm(w *Wire, env Env) (bool, string) {
 			start = c.Reply.T
 			break
 		}
+	}
+	if len(w.Order) > 0 && (start == 0 || start > w.Order[0].Open+3*sec) {
+		start = w.Order[0].Open + 3*sec
 	}
 	var reads []int64
 	for _, c := range w.Cmds {

@@ -135,19 +135,37 @@ func TestDeriveNoBackoff(t *testing.T) {
 }
 
 func TestDeriveStaleSlotMap(t *testing.T) {
-	var l logb
+	var l logb // follows each MOVED, keeps sending the slot to 7001
 	l.open(0, 1, 7001)
+	l.open(0, 2, 7003)
 	for i := int64(0); i < 3; i++ {
 		l.cmd(i*100, 1, "GET", "foo")
 		l.rep(i*100+1, 1, "-", "MOVED 12182 127.0.0.1:7003")
+		l.cmd(i*100+2, 2, "GET", "foo")
+		l.rep(i*100+3, 2, "$", "")
 	}
-	expect(t, l.derive(t, Env{}, 20000), "stale-slot-map", true)
+	got := l.derive(t, Env{}, 20000)
+	expect(t, got, "stale-slot-map", true)
+	expect(t, got, "moved-ignored", false)
 
-	var r logb // a topology read after the first MOVED
+	var p logb // a plain client: the same MOVEDs, never followed
+	p.open(0, 1, 7001)
+	for i := int64(0); i < 3; i++ {
+		p.cmd(i*100, 1, "GET", "foo")
+		p.rep(i*100+1, 1, "-", "MOVED 12182 127.0.0.1:7003")
+	}
+	got = p.derive(t, Env{}, 20000)
+	expect(t, got, "stale-slot-map", false)
+	expect(t, got, "moved-ignored", true)
+
+	var r logb // the same, with a topology read after the first MOVED
 	r.open(0, 1, 7001)
+	r.open(0, 2, 7003)
 	for i := int64(0); i < 3; i++ {
 		r.cmd(i*100, 1, "GET", "foo")
 		r.rep(i*100+1, 1, "-", "MOVED 12182 127.0.0.1:7003")
+		r.cmd(i*100+2, 2, "GET", "foo")
+		r.rep(i*100+3, 2, "$", "")
 		if i == 0 {
 			r.cmd(50, 1, "CLUSTER", "SLOTS")
 			r.rep(51, 1, "*", "")
@@ -239,4 +257,25 @@ func TestScores(t *testing.T) {
 	if s := byRule["crossslot"]; s.Precision != -1 || s.Recall != -1 {
 		t.Errorf("a rule never expected nor found has no precision or recall: %+v", s)
 	}
+}
+
+func TestDeriveMovedIgnored(t *testing.T) {
+	var l logb // a plain client: every MOVED left unfollowed
+	l.open(0, 1, 7001)
+	l.cmd(10, 1, "GET", "foo")
+	l.rep(11, 1, "-", "MOVED 12182 127.0.0.1:7003")
+	l.cmd(500, 1, "GET", "foo")
+	l.rep(501, 1, "-", "MOVED 12182 127.0.0.1:7003")
+	expect(t, l.derive(t, Env{}, 20000), "moved-ignored", true)
+
+	var c logb // a cluster client that follows, then once gives up (its redirect limit)
+	c.open(0, 1, 7001)
+	c.open(0, 2, 7003)
+	c.cmd(10, 1, "GET", "foo")
+	c.rep(11, 1, "-", "MOVED 12182 127.0.0.1:7003")
+	c.cmd(12, 2, "GET", "foo")
+	c.rep(13, 2, "$", "")
+	c.cmd(600, 2, "GET", "bar")
+	c.rep(601, 2, "-", "MOVED 5061 127.0.0.1:7002")
+	expect(t, c.derive(t, Env{}, 20000), "moved-ignored", false)
 }

@@ -79,11 +79,16 @@ async function main(library, version, configs) {
   // its own business; an unhandled 'error' event must not end the app.
   process.on('unhandledRejection', () => {});
 
+  // As a service does at start-up: retry until the client can be built.
+  const giveUp = Date.now() + parseDuration(o.duration);
   let client;
-  try {
-    client = await cfg.create(addrs, o.name);
-  } catch (e) {
-    console.error(`client: ${e.message}`);
+  while (!client && Date.now() + 500 < giveUp) {
+    try {
+      client = await cfg.create(addrs, o.name);
+    } catch (e) {
+      console.error(`client: ${e.message}`);
+      await sleep(500);
+    }
   }
 
   const retried = () => {
@@ -185,7 +190,7 @@ async function main(library, version, configs) {
         sum.probes++;
         if (!ok) sum.probe_failures++;
       }
-      if (failed && policy.health === 'restart' && Date.now() - lastRestart >= 2000 && !done) {
+      if (failed && policy.health === 'restart' && Date.now() - lastRestart >= 3000 && !done) {
         let c;
         try {
           c = await cfg.create(addrs, o.name);
@@ -227,7 +232,7 @@ async function main(library, version, configs) {
     if (policy.health) tasks.push(health());
     if (policy.breaker) tasks.push(breaker());
   }
-  await sleep(parseDuration(o.duration));
+  await sleep(Math.max(0, giveUp - Date.now()));
   done = true;
   await Promise.race([Promise.allSettled(tasks), sleep(3000)]);
   const now = wire.nowUs();

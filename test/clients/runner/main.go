@@ -38,6 +38,7 @@ func run() int {
 	proxyBase := flag.Int("base-port", 14101, "first proxy port")
 	api := flag.String("api", "127.0.0.1:14100", "control API address of each run")
 	list := flag.Bool("list", false, "list the cells and exit")
+	rejudge := flag.Bool("rejudge", false, "judge the cells already played in --out again (after a change in how expectations are derived), without playing them")
 	flag.Parse()
 
 	var pats []string
@@ -55,6 +56,14 @@ func run() int {
 		}
 		fmt.Fprintf(os.Stderr, "%d cells\n", len(sel))
 		return 0
+	}
+	if *rejudge {
+		res, err := clients.Rejudge(*out, 0)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "runner:", err)
+			return 1
+		}
+		return finish(res, *out, *docs, (time.Duration(res.Seconds) * time.Second).String(), nil)
 	}
 	root, err := os.Getwd()
 	if err != nil {
@@ -90,9 +99,13 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "runner:", err)
 		return 1
 	}
-	took := time.Since(began).Round(time.Second).String()
+	return finish(res, *out, *docs, time.Since(began).Round(time.Second).String(), err)
+}
+
+// finish writes results.json, prints the scores, and writes the page.
+func finish(res *clients.Results, out, docs, took string, runErr error) int {
 	b, _ := json.MarshalIndent(res, "", "  ")
-	if werr := os.WriteFile(filepath.Join(*out, "results.json"), b, 0o644); werr != nil {
+	if werr := os.WriteFile(filepath.Join(out, "results.json"), b, 0o644); werr != nil {
 		fmt.Fprintln(os.Stderr, "runner:", werr)
 	}
 	fmt.Fprintf(os.Stderr, "\n%-26s %4s %4s %4s %9s %6s\n", "rule", "TP", "FP", "FN", "precision", "recall")
@@ -103,15 +116,15 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "%-26s %4d %4d %4d %9s %6s\n", s.Rule, s.TP, s.FP, s.FN, pct(s.Precision), pct(s.Recall))
 	}
 	fmt.Fprintf(os.Stderr, "%d cells in %s (commit %s)\n", len(res.Cells), took, res.Commit)
-	if *docs != "" && err == nil {
-		if werr := os.WriteFile(*docs, []byte(clients.Markdown(res, took)), 0o644); werr != nil {
+	if docs != "" && runErr == nil {
+		if werr := os.WriteFile(docs, []byte(clients.Markdown(res, took)), 0o644); werr != nil {
 			fmt.Fprintln(os.Stderr, "runner:", werr)
 			return 1
 		}
-		fmt.Fprintln(os.Stderr, "wrote", *docs)
+		fmt.Fprintln(os.Stderr, "wrote", docs)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "runner:", err)
+	if runErr != nil {
+		fmt.Fprintln(os.Stderr, "runner:", runErr)
 		return 1
 	}
 	return 0

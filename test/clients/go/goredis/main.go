@@ -169,6 +169,13 @@ var configs = map[string]load.Config{
 			return c, nil
 		},
 	},
+	"manual-redirect": {
+		Desc:   "plain Clients behind a hand-written slot map: follows MOVED, and treats ASK like MOVED (no ASKING)",
+		Policy: load.Policy{OpTimeout: 2 * time.Second},
+		New: func(addrs []string, name string, rec *wire.Recorder) (load.Client, error) {
+			return newManual(addrs, name, rec)
+		},
+	},
 	"legacy": {
 		Desc:   "good ClusterClient; every 2 s the app runs KEYS and an MGET over keys in different slots",
 		Policy: load.Policy{OpTimeout: 2 * time.Second},
@@ -332,4 +339,132 @@ func (n *nodeClients) close() {
 		c.Close()
 	}
 	n.m = nil
+}
+
+// manualClient is a cluster wrapper written by hand over plain clients, as
+// teams wrote them before their library handled clusters: it reads CLUSTER
+// SLOTS once, moves a slot to the node a MOVED names, and does the same on
+// ASK (without ASKING).
+type manualClient struct {
+	name  string
+	rec   *wire.Recorder
+	mu    sync.Mutex
+	slots [16384]string
+	conns map[string]*redis.Client
+	nodes nodeClients
+}
+
+func newManual(addrs []string, name string, rec *wire.Recorder) (*manualClient, error) {
+	m := &manualClient{name: name, rec: rec, conns: map[string]*redis.Client{}, nodes: nodeClients{name: name, rec: rec}}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	slots, err := m.node(addrs[0]).ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range slots {
+		for i := s.Start; i <= s.End && len(s.Nodes) > 0; i++ {
+			m.slots[i] = s.Nodes[0].Addr
+		}
+	}
+	return m, nil
+}
+
+func (m *manualClient) node(addr string) *redis.Client {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.conns[addr]
+	if c == nil {
+		c = redis.NewClient(&redis.Options{Addr: addr, ClientName: m.name, DialTimeout: time.Second,
+			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
+			Dialer: m.rec.Dialer((&net.Dialer{}).DialContext)})
+		m.conns[addr] = c
+	}
+	return c
+}
+
+// run sends a command for key to the slot's node, following up to 5
+// redirects.
+func (m *manualClient) run(key string, f func(*redis.Client) error) error {
+	slot := keySlot(key)
+	var err error
+	for range 5 {
+		m.mu.Lock()
+		addr := m.slots[slot]
+		m.mu.Unlock()
+		err = f(m.node(addr))
+		if err == nil || err == redis.Nil {
+			return err
+		}
+		fields := strings.Fields(err.Error())
+		if len(fields) != 3 || (fields[0] != "MOVED" && fields[0] != "ASK") {
+			return err
+		}
+		m.mu.Lock()
+		m.slots[slot] = fields[2]
+		m.mu.Unlock()
+	}
+	return err
+}
+
+func (m *manualClient) Set(ctx context.Context, k, v string) error {
+	return m.run(k, func(c *redis.Client) error { return c.Set(ctx, k, v, time.Minute).Err() })
+}
+
+func (m *manualClient) Get(ctx context.Context, k string) (string, bool, error) {
+	var v string
+	err := m.run(k, func(c *redis.Client) error {
+		var err error
+		v, err = c.Get(ctx, k).Result()
+		return err
+	})
+	if err == redis.Nil {
+		return "", false, nil
+	}
+	return v, err == nil, err
+}
+
+func (m *manualClient) Incr(ctx context.Context, k string) (int64, error) {
+	var n int64
+	err := m.run(k, func(c *redis.Client) error {
+		var err error
+		n, err = c.Incr(ctx, k).Result()
+		return err
+	})
+	return n, err
+}
+
+func (m *manualClient) Probe(ctx context.Context, addrs []string, timeout time.Duration) map[string]error {
+	return m.nodes.probe(ctx, addrs, timeout)
+}
+
+func (m *manualClient) Close() error {
+	m.nodes.close()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.conns {
+		c.Close()
+	}
+	return nil
+}
+
+// keySlot is the key's hash slot (CRC16/XMODEM of the key or its hash tag).
+func keySlot(key string) int {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for k := 0; k < len(key); k++ {
+		crc ^= uint16(key[k]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) % 16384
 }

@@ -55,7 +55,7 @@ type Policy struct {
 	// Health: "" none; "fanout" pings every node of the configuration (the
 	// seed list) every 250 ms and reports;
 	// "restart" also rebuilds the client when one node fails (at most
-	// every 2 s), as a liveness probe restarting the app would.
+	// every 3 s), as a liveness probe restarting the app would.
 	Health string
 	// Breaker stops every data command after 3 failed operations in a row
 	// until every node the client knows answers PING (checked every
@@ -184,15 +184,22 @@ func (a *app) client() Client { return a.cur.Load().c }
 
 func (a *app) run1(d time.Duration) {
 	a.sum.StartUS = wire.Now()
-	c, err := a.cfg.New(a.addrs, a.name, a.rec)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "client:", err)
-		a.sum.EndUS = wire.Now()
-		return
-	}
-	a.cur.Store(&holder{c})
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	// As a service does at start-up: retry until the client can be built.
+	var c Client
+	for {
+		var err error
+		if c, err = a.cfg.New(a.addrs, a.name, a.rec); err == nil {
+			break
+		}
+		fmt.Fprintln(os.Stderr, "client:", err)
+		if sleep(ctx, 500*time.Millisecond); ctx.Err() != nil {
+			a.sum.EndUS = wire.Now()
+			return
+		}
+	}
+	a.cur.Store(&holder{c})
 	a.inflight = make([]atomic.Int64, a.workers)
 	var wg sync.WaitGroup
 	for w := range a.workers {
@@ -417,7 +424,7 @@ func (a *app) health(ctx context.Context) {
 			}
 			a.mu.Unlock()
 		}
-		if failed && a.cfg.Policy.Health == "restart" && time.Since(lastRestart) >= 2*time.Second && ctx.Err() == nil {
+		if failed && a.cfg.Policy.Health == "restart" && time.Since(lastRestart) >= 3*time.Second && ctx.Err() == nil {
 			c, err := a.cfg.New(a.addrs, a.name, a.rec)
 			if err != nil {
 				continue
