@@ -616,7 +616,27 @@ func (k *Checker) ruleAbandoned(c *clientState, cn *connState, ev *proxy.Event) 
 	a := *l
 	a.ev = first
 	rs.abandoned[l.hash] = a
+	if ev.Time.Sub(l.done) <= gaveUpClose && ev.Time.Sub(l.sent) >= stuckClose {
+		// The client closed the connection as the late reply came (or
+		// before the proxy could deliver it): its read timeout. The
+		// outcome is unknown to it, as if no reply had come.
+		if rs.pending == nil {
+			rs.pending = map[uint64]*pendingCmd{}
+		}
+		evictOldest(rs.pending, k.lim.MaxPending, func(p *pendingCmd) time.Time { return p.at })
+		e := l.ev
+		e.Note = "the client closed the connection " + ev.Time.Sub(l.sent).Round(time.Millisecond).String() +
+			" after sending it, as its reply came: it timed out, the outcome unknown to it"
+		rs.pending[l.hash] = &pendingCmd{conn: cn.id, sent: l.sent, at: ev.Time, ev: e}
+	}
 }
+
+// A client that closes its connection within gaveUpClose of a late reply to
+// its last command, at least stuckClose after sending it, gave up on it.
+const (
+	gaveUpClose = 50 * time.Millisecond
+	stuckClose  = 100 * time.Millisecond
+)
 
 func trimNoReply(reason string) string {
 	if hasPrefix(reason, "no reply: ") {

@@ -488,6 +488,29 @@ func TestUnsafeRetry(t *testing.T) {
 		a.close("client closed")
 		s.want(RuleUnsafeRetry, 1)
 	})
+	t.Run("timed out as the late reply came", func(t *testing.T) {
+		// go-redis under latency: its 500 ms read timeout ends the
+		// connection just as the reply comes; it resends on another.
+		s := newSim(t, nil)
+		a, b := s.conn(0, "go-redis", "9", ""), s.conn(0, "go-redis", "9", "")
+		a.do(cmdSpec{name: "INCR", key: "k", reply: ':', lat: 560 * time.Millisecond})
+		s.advance(564 * time.Millisecond)
+		a.close("client closed")
+		s.advance(23 * time.Millisecond)
+		b.do(cmdSpec{name: "INCR", key: "k", reply: ':'})
+		s.want(RuleUnsafeRetry, 1)
+	})
+	t.Run("closed long after the reply", func(t *testing.T) {
+		// A pool closing an idle connection, then the next increment.
+		s := newSim(t, nil)
+		a, b := s.conn(0, "go-redis", "9", ""), s.conn(0, "go-redis", "9", "")
+		a.do(cmdSpec{name: "INCR", key: "k", reply: ':', lat: 200 * time.Millisecond})
+		s.advance(2 * time.Second)
+		a.close("client closed")
+		s.advance(20 * time.Millisecond)
+		b.do(cmdSpec{name: "INCR", key: "k", reply: ':'})
+		s.only()
+	})
 	t.Run("held longer than the retry window", func(t *testing.T) {
 		// The copy comes 5.2s after the first was held, on the promoted
 		// replica: the first is still held, so its outcome is still unknown.
