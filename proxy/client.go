@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/redis-chaos/redis-chaos/proxy/resp"
@@ -25,6 +26,7 @@ type clientSide struct {
 	obs   details // what the Observer learns of each read's commands
 
 	sharing bool                 // commands still go on the shared upstream connection
+	ss      shareState           // with shared upstreams: the connection state the proxy keeps for the client
 	routes  map[string]*upstream // secondary upstreams (Action.Route), by real address
 
 	// MULTI … EXEC: the rewrite kinds of the queued commands, so that an
@@ -59,7 +61,7 @@ func newClientSide(c *clientConn) *clientSide {
 	rd := resp.NewCommandReader(c.c)
 	rd.MaxQuery = c.s.cfg.MaxQueryBuffer
 	rd.MaxBulk = c.s.cfg.MaxBulk
-	return &clientSide{clientConn: c, rd: rd, batch: make([]entry, 0, 64), sharing: c.shared != nil}
+	return &clientSide{clientConn: c, rd: rd, batch: make([]entry, 0, 64), sharing: c.shared != nil, ss: shareState{key: initialState}}
 }
 
 // run is the client loop: it reads commands from the client and forwards
@@ -142,7 +144,7 @@ func (cl *clientSide) command(i int, cmd *resp.Command) bool {
 	if route != "" && route != cl.nd.addr {
 		return cl.forwardTo(route, &e, cmd.Raw)
 	}
-	return cl.forward(&e, ci, cmd.Raw)
+	return cl.forward(&e, ci, cmd.Args, cmd.Raw)
 }
 
 // ask calls the Policy and carries out its Action, up to forwarding: it
@@ -198,10 +200,10 @@ func (cl *clientSide) ask(ci *CommandInfo, cmd *resp.Command, e *entry) (string,
 
 // forward sends a command to the primary upstream: its entry joins the
 // batch (merged with the one before when it can be), its bytes join out.
-func (cl *clientSide) forward(e *entry, ci *CommandInfo, raw []byte) bool {
-	if cl.sharing && !sharable(ci, raw) {
-		if !cl.send() || !cl.pin() {
-			return false
+func (cl *clientSide) forward(e *entry, ci *CommandInfo, args [][]byte, raw []byte) bool {
+	if cl.shared != nil {
+		if done, ok := cl.connState(e, ci, args, raw); done {
+			return ok
 		}
 	}
 	e.n = 1
@@ -262,7 +264,7 @@ func (cl *clientSide) forwardTo(addr string, e *entry, raw []byte) bool {
 func mergeable(prev, e *entry) bool {
 	if !(prev.kind == entUpstream && e.kind == entUpstream && prev.up == nil && e.up == nil &&
 		prev.rw == topology.KindNone && e.rw == topology.KindNone && !prev.unpair && !e.unpair &&
-		prev.exec == nil && e.exec == nil && prev.fault == "" && e.fault == "" &&
+		prev.exec == nil && e.exec == nil && prev.xl == nil && e.xl == nil && prev.fault == "" && e.fault == "" &&
 		prev.cmd == e.cmd && prev.start == e.start && prev.info == e.info && prev.n < 1<<30 &&
 		(e.cmd == nil || !e.cmd.Blocking) && prev.sub == e.sub) {
 		return false
@@ -303,6 +305,34 @@ func (cl *clientSide) writeUp(b []byte, n int) error {
 	return err
 }
 
+// connState handles a command of a client of a sharing proxy that may read
+// or change its connection state: answered by the proxy (done), or to be
+// forwarded on the client's shared connection or, once pinned, on its own,
+// with the translations of ids its reply may need. ok is false when the
+// connection is ending.
+func (cl *clientSide) connState(e *entry, ci *CommandInfo, args [][]byte, raw []byte) (done, ok bool) {
+	if cl.sharing {
+		if sharable(ci, args, raw) {
+			return false, true
+		}
+		switch a, reply := cl.answer(e, ci, args); a {
+		case answerLocal:
+			e.kind, e.data = entLocal, reply
+			cl.batch = append(cl.batch, *e)
+			return true, true
+		case answerShare:
+			return false, true
+		case answerEnd:
+			return true, false
+		}
+		if !cl.send() || !cl.pin() {
+			return true, false
+		}
+	}
+	cl.translate(e, ci, args)
+	return false, true
+}
+
 // pin moves a client that shares its upstream to its own connection, before
 // its first command that may not be shared (see sharable). It reports false
 // if the connection is ending: when the own connection cannot be dialed,
@@ -310,8 +340,14 @@ func (cl *clientSide) writeUp(b []byte, n int) error {
 // a connection; when the shared connection failed (or the client closed),
 // the reply loop ends the connection after the replies it has.
 func (cl *clientSide) pin() bool {
-	err := cl.shared.pin(func() (net.Conn, error) { return cl.s.dialNode(cl.nd.addr) })
+	b, n := cl.replay()
+	replies, err := cl.shared.pin(func() (net.Conn, error) { return cl.s.dialNode(cl.nd.addr) }, b, n)
 	if err == nil {
+		if r := replies[len(replies)-1]; len(r) > 3 && r[0] == ':' {
+			if id, err := strconv.ParseInt(string(r[1:len(r)-2]), 10, 64); err == nil {
+				cl.ownID.Store(id)
+			}
+		}
 		cl.sharing = false
 		cl.s.metrics.upstreams.WithLabelValues(cl.nd.addr, "own").Inc()
 		return true
@@ -407,7 +443,14 @@ func (cl *clientSide) track(ci *CommandInfo, args [][]byte, e *entry) {
 		e.unpair = true
 	case "HELLO":
 		if len(args) > 1 {
-			cl.update(func(ni *ConnInfo) { ni.RESP3 = string(args[1]) == "3" })
+			cl.update(func(ni *ConnInfo) {
+				ni.RESP3 = string(args[1]) == "3"
+				for j := 2; j+1 < len(args); j++ {
+					if bytes.EqualFold(args[j], []byte("SETNAME")) {
+						ni.Name = string(args[j+1])
+					}
+				}
+			})
 		}
 	case "READONLY", "READWRITE":
 		cl.update(func(ni *ConnInfo) { ni.Readonly = ci.Name == "READONLY" })

@@ -21,8 +21,9 @@ type clientConn struct {
 	c  net.Conn // the client: the client loop reads, the reply loop writes, closeWith closes
 
 	// Set by serve before the loops start.
-	up     *upstream   // the primary upstream
-	shared *sharedConn // up.c when the server shares upstreams (then also once pinned)
+	up     *upstream    // the primary upstream
+	shared *sharedConn  // up.c when the server shares upstreams (then also once pinned)
+	ownID  atomic.Int64 // with shared upstreams, once pinned: its own connection's client id on the node
 
 	info     atomic.Pointer[ConnInfo] // current snapshot; replaced (never modified) by the client loop
 	q        queue                    // entries from the client loop to the reply loop
@@ -65,6 +66,15 @@ func (c *clientConn) serve() {
 	s.observe(Event{Type: EventConnect, Time: info.Since, Conn: *info, Slot: -1})
 
 	up, err := c.dialPrimary()
+	var said *nodeSaid
+	if errors.As(err, &said) {
+		// The node answered a new connection with an error and closed it
+		// (maxclients): so does the proxy.
+		c.c.Write(said.reply)
+		c.close("node closed the connection: " + said.Error())
+		s.forget(c)
+		return
+	}
 	if err != nil {
 		// The node is unreachable: the client sees its connection dropped.
 		s.metrics.upstreamErrors.WithLabelValues(c.nd.addr, "dial").Inc()

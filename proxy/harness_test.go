@@ -91,16 +91,16 @@ func (h *harness) key(i int) string {
 // node I, {pI} its proxy port, {idI} its node id, and for a master {kI} a
 // key it serves, {tI} the same as a hash tag ("{k3}") and {sI} the key's
 // slot; {sK} and {nK} for any other key K are its slot and the proxy
-// address of its master. {hid} is the node's id (CLIENT ID) of the first
-// client's upstream connection once it is its own: the first connection
-// to the node, the second when a shared one came first.
+// address of its master. {hid} is the first client's id (CLIENT ID): its
+// upstream connection's, the node's first; with shared upstreams, the
+// proxy's own for its first client.
 func (h *harness) expand(s string) string {
 	if !strings.Contains(s, "{") {
 		return s
 	}
 	pairs := []string{"{hid}", "1"}
 	if h.share {
-		pairs[1] = "2"
+		pairs[1] = "1000000000001"
 	}
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == '{' || r == '}' }) {
 		if k, ok := strings.CutPrefix(f, "s"); ok && len(k) > 1 && !isDigits(k) {

@@ -12,7 +12,8 @@ type entryKind uint8
 
 const (
 	entUpstream entryKind = iota // the reply comes from an upstream connection
-	entInjected                  // the reply is entry.data
+	entInjected                  // the reply is entry.data (a fault's)
+	entLocal                     // the reply is entry.data: the proxy answers in the node's place (connection state, shared upstreams)
 	entNone                      // no reply (RESP3 subscribe family: pushes only)
 	entClose                     // close the connection once everything before is sent
 )
@@ -26,6 +27,7 @@ type entry struct {
 	up     *upstream // entUpstream: nil means the primary upstream
 	rw     topology.RewriteKind
 	exec   []topology.RewriteKind // EXEC: the rewrite kinds of the queued commands
+	xl     *idXlate               // client ids in the reply to translate (shared upstreams)
 	unpair bool                   // replies stop being paired after this command (RESP2 pub/sub, MONITOR, CLIENT REPLY)
 	cmd    *CommandInfo
 	start  time.Time
@@ -143,7 +145,7 @@ func (q *queue) abandon() []entry {
 	defer q.mu.Unlock()
 	var out []entry
 	for i := q.head; i < len(q.items); i++ {
-		if k := q.items[i].kind; k == entUpstream || k == entInjected {
+		if k := q.items[i].kind; k == entUpstream || k == entInjected || k == entLocal {
 			out = append(out, q.items[i])
 		}
 	}

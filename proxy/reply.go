@@ -24,6 +24,7 @@ type replySide struct {
 	streaming bool  // part of the reply being read was already sent on
 	unpaired  bool  // the primary upstream's replies are no longer paired with entries
 	discard   int   // replies of interrupted blocking commands still to drop
+	killSelf  bool  // CLIENT KILL ID of the client itself (SKIPME no): close once the reply is sent
 	answered  int64 // replies written (to w)
 	// The time of the last read from the node: replies that arrive
 	// together share it.
@@ -117,7 +118,7 @@ func (r *replySide) relay() {
 				r.discard--
 				continue
 			}
-			if r.cur.left > 0 && !r.streaming && reply[0] != '-' && reply[0] != '!' && r.cur.rw == topology.KindNone {
+			if r.cur.left > 0 && !r.streaming && reply[0] != '-' && reply[0] != '!' && r.cur.rw == topology.KindNone && r.cur.xl == nil {
 				up.start += n
 				switch {
 				case r.fast:
@@ -151,6 +152,10 @@ func (r *replySide) relay() {
 				r.close("client write: " + err.Error())
 				return
 			}
+		}
+		if r.killSelf {
+			r.close("killed by CLIENT KILL ID")
+			return
 		}
 		r.q.delivered.Store(r.answered)
 		r.flushStats()
@@ -196,7 +201,7 @@ func (r *replySide) next() bool {
 		}
 		r.answered += e.replies()
 		switch e.kind {
-		case entInjected:
+		case entInjected, entLocal:
 			r.w.Write(e.data)
 			r.finish(&e, 0, e.data)
 		case entUpstream:
@@ -233,7 +238,7 @@ func (r *replySide) streamPartial() {
 		if up.buf[up.start] == '-' || up.buf[up.start] == '!' {
 			return
 		}
-		if r.cur.left > 0 && r.cur.rw != topology.KindNone {
+		if r.cur.left > 0 && (r.cur.rw != topology.KindNone || r.cur.xl != nil) {
 			return
 		}
 		r.streaming = true
@@ -334,6 +339,15 @@ func (r *replySide) applyInterrupt() {
 
 // rewrite replaces real node addresses in a reply with announced ones.
 func (r *replySide) rewrite(e *entry, reply []byte, upHost string) []byte {
+	out := r.rewriteAddrs(e, reply, upHost)
+	if e.xl != nil && !isError(out) {
+		out = r.translate(e.xl, out)
+	}
+	return out
+}
+
+// rewriteAddrs replaces real node addresses in a reply with announced ones.
+func (r *replySide) rewriteAddrs(e *entry, reply []byte, upHost string) []byte {
 	if reply[0] != '-' && e.rw == topology.KindNone {
 		return reply
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"sync"
@@ -37,13 +38,17 @@ import (
 // client: a protocol error the node might find in them would close the
 // shared connection (our reader checks what Redis checks, but the node may
 // be configured tighter), and they gain nothing from sharing.
-func sharable(ci *CommandInfo, raw []byte) bool {
+func sharable(ci *CommandInfo, args [][]byte, raw []byte) bool {
 	if ci == nil || ci.Blocking || ci.PubSub || len(raw) > sharedMaxCommand || len(raw) == 0 || raw[0] != '*' {
 		return false
 	}
 	switch ci.Name {
-	case "PING", "ECHO":
+	case "PING", "ECHO", "INFO", "COMMAND", "TIME", "DBSIZE", "ROLE", "LASTSAVE":
 		return true
+	case "CLUSTER":
+		// What the cluster says of itself (go-redis's cluster client asks
+		// CLUSTER SLOTS on its pooled connections).
+		return len(args) >= 2 && len(args[1]) <= 15 && clusterQueries[string(bytes.ToUpper(args[1]))]
 	case "WATCH", "MIGRATE", "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO":
 		// Scripts: a long one must leave other clients' commands to get
 		// BUSY, as they do on their own connections.
@@ -52,6 +57,12 @@ func sharable(ci *CommandInfo, raw []byte) bool {
 	return ci.FirstKey > 0 && !ci.Keyless
 }
 
+// clusterQueries are the CLUSTER subcommands that only read the cluster's
+// state.
+var clusterQueries = map[string]bool{"SLOTS": true, "SHARDS": true, "NODES": true, "INFO": true, "MYID": true,
+	"MYSHARDID": true, "KEYSLOT": true, "COUNTKEYSINSLOT": true, "GETKEYSINSLOT": true, "REPLICAS": true,
+	"SLAVES": true, "LINKS": true}
+
 const (
 	sharedPerNode    = 2        // shared connections per node: two, so that one is read while the other is written
 	sharedMaxCommand = 1 << 20  // a larger command pins its client (it gains nothing from sharing)
@@ -59,13 +70,19 @@ const (
 	sharedBatch      = 64 << 10 // written at once even while replies to the last write are awaited
 )
 
-// sharedPool holds the shared upstream connections of every node.
+// sharedPool holds the shared upstream connections of every node, by group.
 type sharedPool struct {
 	s       *Server
 	mu      sync.Mutex
-	nodes   map[string][]*sharedUp
-	dialing map[string]*sharedDial // a dial in progress per node
+	groups  map[groupKey][]*sharedUp
+	dialing map[groupKey]*sharedDial // a dial in progress per node and group
 	next    int
+}
+
+// groupKey names the shared connections of one node that are in one state.
+type groupKey struct {
+	addr string
+	shareKey
 }
 
 // sharedDial is a shared connection being dialed; clients that arrive
@@ -76,18 +93,31 @@ type sharedDial struct {
 }
 
 func newSharedPool(s *Server) *sharedPool {
-	return &sharedPool{s: s, nodes: map[string][]*sharedUp{}, dialing: map[string]*sharedDial{}}
+	return &sharedPool{s: s, groups: map[groupKey][]*sharedUp{}, dialing: map[groupKey]*sharedDial{}}
 }
 
-// attach returns a new client's view of a shared connection to addr. Up to
-// sharedPerNode are dialed, one at a time; clients take them in turn. If the
-// dial a client waits for fails, the client fails with it, as all would
-// have at once in 1:1.
+// attach returns a new client's view of a shared connection to addr in the
+// initial connection state.
 func (p *sharedPool) attach(addr string, dial func(string) (net.Conn, error)) (*sharedConn, error) {
+	su, err := p.get(groupKey{addr: addr, shareKey: initialState}, dial)
+	if err != nil {
+		return nil, err
+	}
+	vc := &sharedConn{su: su, pool: p, dial: dial, ready: make(chan struct{}, 1)}
+	vc.cond.L = &vc.mu
+	su.add(vc)
+	return vc, nil
+}
+
+// get returns a shared connection of group k, counted as attached (add or
+// release it). Up to sharedPerNode are dialed per group, one at a time, each
+// started (see start); clients take them in turn. If the dial a client waits
+// for fails, the client fails with it, as all would have at once in 1:1.
+func (p *sharedPool) get(k groupKey, dial func(string) (net.Conn, error)) (*sharedUp, error) {
 	p.mu.Lock()
 	for {
-		list := p.nodes[addr]
-		if d := p.dialing[addr]; d != nil {
+		list := p.groups[k]
+		if d := p.dialing[k]; d != nil {
 			if len(list) == 0 {
 				p.mu.Unlock()
 				<-d.done
@@ -99,40 +129,46 @@ func (p *sharedPool) attach(addr string, dial func(string) (net.Conn, error)) (*
 			}
 		} else if len(list) < sharedPerNode {
 			d := &sharedDial{done: make(chan struct{})}
-			p.dialing[addr] = d
+			p.dialing[k] = d
 			p.mu.Unlock()
-			nc, err := dial(addr)
+			nc, err := dial(k.addr)
+			var st *groupState
+			if err == nil {
+				if st, err = start(nc, k.shareKey, p.s.cfg.DialTimeout); err != nil {
+					nc.Close()
+				}
+			}
 			p.mu.Lock()
-			delete(p.dialing, addr)
+			delete(p.dialing, k)
 			d.err = err
 			close(d.done)
 			if err != nil {
 				p.mu.Unlock()
 				return nil, err
 			}
-			su := &sharedUp{pool: p, addr: addr, nc: nc, replyBuf: replyBuf{buf: make([]byte, upstreamBufSize)}, conns: map[*sharedConn]struct{}{}}
+			su := &sharedUp{pool: p, key: k, nc: nc, state: st, replyBuf: replyBuf{buf: make([]byte, upstreamBufSize)}, conns: map[*sharedConn]struct{}{}}
 			su.room.L = &su.mu
 			su.kick = make(chan struct{}, 1)
-			p.nodes[addr] = append(p.nodes[addr], su)
-			vc := su.attachLocked()
+			p.groups[k] = append(p.groups[k], su)
+			su.attached++
 			p.mu.Unlock()
-			p.s.metrics.upstreams.WithLabelValues(addr, "shared").Inc()
+			p.s.metrics.upstreams.WithLabelValues(k.addr, "shared").Inc()
 			p.s.wg.Add(2)
 			go su.readLoop()
 			go su.writeLoop()
-			return vc, nil
+			return su, nil
 		}
 		p.next++
 		su := list[p.next%len(list)]
-		vc := su.attachLocked()
+		su.attached++
 		p.mu.Unlock()
-		return vc, nil
+		return su, nil
 	}
 }
 
 // removeLocked takes su out of the pool (it failed or has no client left).
 func (p *sharedPool) removeLocked(su *sharedUp) {
-	list := p.nodes[su.addr]
+	list := p.groups[su.key]
 	for i, x := range list {
 		if x == su {
 			list = append(list[:i], list[i+1:]...)
@@ -140,19 +176,20 @@ func (p *sharedPool) removeLocked(su *sharedUp) {
 		}
 	}
 	if len(list) == 0 {
-		delete(p.nodes, su.addr)
+		delete(p.groups, su.key)
 	} else {
-		p.nodes[su.addr] = list
+		p.groups[su.key] = list
 	}
 }
 
 // sharedUp is one upstream connection shared by client connections.
 type sharedUp struct {
 	pool     *sharedPool
-	addr     string
+	key      groupKey
 	nc       net.Conn
-	attached int  // client connections using it (under pool.mu)
-	removed  bool // taken out of the pool (under pool.mu)
+	state    *groupState // what its start-up learned; never changed
+	attached int         // client connections using it (under pool.mu)
+	removed  bool        // taken out of the pool (under pool.mu)
 
 	mu       sync.Mutex
 	room     sync.Cond     // signalled when out shrinks or the connection fails
@@ -178,18 +215,17 @@ type waiter struct {
 	n  int
 }
 
-func (su *sharedUp) attachLocked() *sharedConn {
-	su.attached++
-	vc := &sharedConn{su: su, ready: make(chan struct{}, 1)}
-	vc.cond.L = &vc.mu
+// add attaches vc, counted by get, to su; a failed su fails vc at once.
+func (su *sharedUp) add(vc *sharedConn) {
 	su.mu.Lock()
 	if su.err != nil {
+		vc.mu.Lock()
 		vc.err = su.err
+		vc.mu.Unlock()
 	} else {
 		su.conns[vc] = struct{}{}
 	}
 	su.mu.Unlock()
-	return vc
 }
 
 // detach ends vc's use of su; the last client closes it.
@@ -197,6 +233,11 @@ func (su *sharedUp) detach(vc *sharedConn) {
 	su.mu.Lock()
 	delete(su.conns, vc)
 	su.mu.Unlock()
+	su.release()
+}
+
+// release undoes get's count: the last client closes su.
+func (su *sharedUp) release() {
 	p := su.pool
 	p.mu.Lock()
 	su.attached--
@@ -321,7 +362,7 @@ func (su *sharedUp) fail(err error) {
 	su.mu.Unlock()
 	if first {
 		su.nc.Close()
-		p.s.metrics.upstreams.WithLabelValues(su.addr, "shared").Dec()
+		p.s.metrics.upstreams.WithLabelValues(su.key.addr, "shared").Dec()
 	}
 	for vc := range conns {
 		vc.mu.Lock()
@@ -341,7 +382,7 @@ func (su *sharedUp) readLoop() {
 		n, err := su.readFrom(su.nc)
 		if n > 0 {
 			if perr := su.dispatch(); perr != nil {
-				su.pool.s.metrics.upstreamErrors.WithLabelValues(su.addr, "protocol").Inc()
+				su.pool.s.metrics.upstreamErrors.WithLabelValues(su.key.addr, "protocol").Inc()
 				su.fail(perr)
 				return
 			}
@@ -351,7 +392,7 @@ func (su *sharedUp) readLoop() {
 			ended := su.err != nil
 			su.mu.Unlock()
 			if !ended {
-				su.pool.s.metrics.upstreamErrors.WithLabelValues(su.addr, "read").Inc()
+				su.pool.s.metrics.upstreamErrors.WithLabelValues(su.key.addr, "read").Inc()
 			}
 			su.fail(err)
 			return
@@ -373,6 +414,18 @@ func (su *sharedUp) dispatch() error {
 		if serr != nil {
 			err = serr
 			break
+		}
+		if n > 0 && su.buf[su.start] == '>' {
+			// A RESP3 push answers no command, and nothing a shared
+			// connection runs asks for one (tracking and pub/sub pin their
+			// clients): it is dropped.
+			if su.start > run {
+				su.give(su.waiters[su.whead].vc, su.buf[run:su.start], done)
+				done = 0
+			}
+			su.start += n
+			run = su.start
+			continue
 		}
 		if su.whead == len(su.waiters) {
 			// Nothing was asked: the node speaks first, as it does to a new

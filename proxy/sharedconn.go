@@ -11,10 +11,12 @@ import (
 // sharedConn is one client connection's upstream while it shares (and after
 // it is pinned, its own connection behind the same net.Conn).
 type sharedConn struct {
-	su    *sharedUp
+	pool  *sharedPool
+	dial  func(string) (net.Conn, error)
 	ready chan struct{} // something to read, or a state change
 
 	mu          sync.Mutex
+	su          *sharedUp // the shared connection: the client loop changes it (regroup), under mu
 	cond        sync.Cond // outstanding reached 0, or the connection failed or closed
 	inbox       []byte    // delivered replies not yet read
 	ihead       int
@@ -37,7 +39,16 @@ func (vc *sharedConn) signal() {
 	}
 }
 
+// group returns the shared connection vc is on.
+func (vc *sharedConn) group() *sharedUp {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.su
+}
+
 // send writes n commands: on the shared connection, or on its own once pinned.
+// Only the client loop calls it (and changes vc.su), so it reads vc.su
+// without the lock.
 func (vc *sharedConn) send(b []byte, n int) error {
 	if own := vc.pinned(); own != nil {
 		_, err := own.Write(b)
@@ -52,37 +63,97 @@ func (vc *sharedConn) pinned() net.Conn {
 	return vc.own
 }
 
-// pin moves the client to its own connection: dialed here, used once the
-// node has answered everything the client sent on the shared one.
-func (vc *sharedConn) pin(dial func() (net.Conn, error)) error {
-	if vc.pinned() != nil {
-		return nil
-	}
-	own, err := dial()
-	if err != nil {
-		return &pinDialError{err}
-	}
+// settle waits until the node has answered every command vc sent on its
+// shared connection. It fails if the shared connection failed or vc closed.
+func (vc *sharedConn) settle() error {
 	vc.mu.Lock()
+	defer vc.mu.Unlock()
 	for vc.outstanding > 0 && vc.err == nil && !vc.closed {
 		vc.cond.Wait()
 	}
-	if vc.closed || vc.err != nil {
-		err := vc.err
-		if err == nil {
-			err = net.ErrClosed
+	if vc.closed {
+		return net.ErrClosed
+	}
+	return vc.err
+}
+
+// regroup moves vc to a shared connection in the state k (dialed and
+// started if the node has none), once the node has answered everything vc
+// sent on its current one. accept sees what the new connection's start-up
+// learned and may refuse the move: then vc stays where it is (moved false).
+// A *groupRefused error says the node refused the state itself (a wrong
+// password…); any other, that the node could not be reached or vc ended.
+func (vc *sharedConn) regroup(k shareKey, accept func(*groupState) bool) (moved bool, err error) {
+	old := vc.su
+	if old.key.shareKey == k {
+		return accept(old.state), nil
+	}
+	su, err := vc.pool.get(groupKey{addr: old.key.addr, shareKey: k}, vc.dial)
+	if err != nil {
+		return false, err
+	}
+	if !accept(su.state) {
+		su.release()
+		return false, nil
+	}
+	if err := vc.settle(); err != nil {
+		su.release()
+		return false, err
+	}
+	vc.mu.Lock()
+	if vc.closed { // Close detached old
+		vc.mu.Unlock()
+		su.release()
+		return false, net.ErrClosed
+	}
+	vc.su = su
+	vc.mu.Unlock()
+	su.add(vc)
+	old.detach(vc)
+	return true, nil
+}
+
+// pin moves the client to its own connection: dialed here, put in the
+// client's state by replay (its n commands, whose replies are checked and
+// returned), used once the node has answered everything the client sent on
+// the shared one.
+func (vc *sharedConn) pin(dial func() (net.Conn, error), replay []byte, n int) ([][]byte, error) {
+	if vc.pinned() != nil {
+		return nil, nil
+	}
+	own, err := dial()
+	if err != nil {
+		return nil, &pinDialError{err}
+	}
+	var replies [][]byte
+	if n > 0 {
+		if replies, err = roundTrip(own, replay, n, vc.pool.s.cfg.DialTimeout); err == nil {
+			err = firstError(replies)
 		}
+		if err != nil {
+			own.Close()
+			return nil, &pinDialError{err}
+		}
+	}
+	if err := vc.settle(); err != nil {
+		own.Close()
+		return nil, err
+	}
+	vc.mu.Lock()
+	if vc.closed {
 		vc.mu.Unlock()
 		own.Close()
-		return err
+		return nil, net.ErrClosed
 	}
 	vc.own = own
 	if !vc.deadline.IsZero() {
 		own.SetReadDeadline(vc.deadline)
 	}
+	su := vc.su
 	vc.mu.Unlock()
-	vc.su.detach(vc)
+	su.detach(vc)
 	vc.signal()
-	return nil
+	return replies, nil
 }
 
 // pinDialError: the client's own connection could not be dialed.
@@ -154,12 +225,13 @@ func (vc *sharedConn) Close() error {
 		vc.timer.Stop()
 	}
 	vc.cond.Broadcast()
+	su := vc.su
 	vc.mu.Unlock()
 	vc.signal()
 	if own != nil {
 		return own.Close()
 	}
-	vc.su.detach(vc)
+	su.detach(vc)
 	return nil
 }
 
@@ -167,14 +239,14 @@ func (vc *sharedConn) LocalAddr() net.Addr {
 	if own := vc.pinned(); own != nil {
 		return own.LocalAddr()
 	}
-	return vc.su.nc.LocalAddr()
+	return vc.group().nc.LocalAddr()
 }
 
 func (vc *sharedConn) RemoteAddr() net.Addr {
 	if own := vc.pinned(); own != nil {
 		return own.RemoteAddr()
 	}
-	return vc.su.nc.RemoteAddr()
+	return vc.group().nc.RemoteAddr()
 }
 
 func (vc *sharedConn) SetDeadline(t time.Time) error {
