@@ -43,6 +43,9 @@ func (k *Checker) onCommand(c *clientState, cn *connState, ev *proxy.Event) {
 				c.rs.dataOK = newCounter(k.th.CoverageWindow)
 			}
 			c.rs.dataOK.add(done, 1)
+			if done.After(c.rs.lastDataOK) {
+				c.rs.lastDataOK = done
+			}
 		}
 	}
 	if ev.Time.After(c.lastSeen) {
@@ -1087,22 +1090,31 @@ func (k *Checker) fullCoverage(t time.Time) bool {
 }
 
 func (k *Checker) tickCoverage(c *clientState, now time.Time) {
-	// The client gets half a window to notice the outage (commands in
-	// flight, keys of live shards served before it meets the dead one), then
-	// a whole window to show that it still serves the live shards.
+	// While some slots are uncovered, the client must keep serving the
+	// others: after half a window to notice the outage (commands in flight,
+	// keys of live shards served before it meets the dead one), a silence
+	// of a whole window (no data command answered) is the finding.
 	cand := c.rs.coverage
-	if cand == nil || now.Sub(cand.at) < k.th.CoverageWindow+k.th.CoverageWindow/2 {
+	if cand == nil {
+		return
+	}
+	if !k.uncovered.active {
+		c.rs.coverage = nil // the outage is over
+		return
+	}
+	since := cand.at.Add(k.th.CoverageWindow / 2)
+	if c.rs.lastDataOK.After(since) {
+		since = c.rs.lastDataOK
+	}
+	if now.Sub(since) < k.th.CoverageWindow {
 		return
 	}
 	c.rs.coverage = nil
-	after := 0
-	if c.rs.dataOK != nil {
-		after = c.rs.dataOK.count(now)
-	}
-	if cand.before < k.th.CoverageMinCommands || after > 0 || k.fullCoverage(cand.at) {
+	if cand.before < k.th.CoverageMinCommands || k.fullCoverage(cand.at) {
 		return
 	}
-	note := "no data command for " + k.th.CoverageWindow.String() + " (" + itoa(cand.before) + " in the window before)"
+	note := "no data command for " + now.Sub(since).Round(100*time.Millisecond).String() + " while slots were uncovered (" +
+		itoa(cand.before) + " in the " + k.th.CoverageWindow.String() + " before)"
 	switch {
 	case c.rs.topoSince > 0:
 		note += "; " + itoa(c.rs.topoSince) + " topology reads instead"

@@ -359,8 +359,8 @@ var catalogue = []Rule{
 	{
 		ID: RuleFullCoverage, Severity: Medium,
 		Title:       "Stops working when some slots are not served",
-		Signature:   "while one shard is down (slots uncovered) the client stops sending data commands although the other shards serve: it closes its connections or loops on topology reads",
-		Threshold:   "a client with ≥ Thresholds.CoverageMinCommands (5) data commands in the Thresholds.CoverageWindow (5s) before slots became uncovered and none after, for CoverageWindow",
+		Signature:   "while one shard is down (slots uncovered) the client stops getting data commands served although the other shards serve: it goes silent, closes its connections or loops on topology reads (not when the cluster requires full coverage: then no client can)",
+		Threshold:   "a client with ≥ Thresholds.CoverageMinCommands (5) data commands answered in the Thresholds.CoverageWindow (5s) before slots became uncovered, then none for CoverageWindow while they are (after half a window to notice the outage)",
 		Explanation: "When one shard is lost the other two thirds of the keyspace are still served. A client that insists on full coverage turns a partial outage into a total one.",
 		Correct:     "The client keeps serving the covered slots and returns errors only for keys in the uncovered ones.",
 		Remedy:      "Do not require full slot coverage in the client.",

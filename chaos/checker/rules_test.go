@@ -828,6 +828,28 @@ func TestFullCoverageRequired(t *testing.T) {
 	s0.tick()
 	s0.advance(8 * time.Second)
 	s0.want(RuleFullCoverage, 1)
+	// A client that serves the live shards for a while, then stops (a
+	// breaker that opens after a few errors): the silence counts from its
+	// last answered command.
+	s1 := newSim(t, nil)
+	a1, b1 := s1.conn(0, "go-redis", "9", ""), s1.conn(1, "go-redis", "9", "")
+	for i := 0; i < 20; i++ {
+		a1.ok("GET", "a"+itoa(i))
+		b1.ok("GET", "b"+itoa(i))
+		s1.advance(100 * time.Millisecond)
+	}
+	s1.fault = []FaultWindow{{ID: "f", Action: "down", Nodes: []string{s1.nodes[0].Addr, s1.nodes[3].Addr}, Start: s1.now}}
+	a1.close("node down")
+	s1.tick()
+	for i := 0; i < 30; i++ {
+		b1.ok("GET", "b"+itoa(i))
+		s1.advance(100 * time.Millisecond)
+	}
+	s1.tick()
+	s1.advance(4 * time.Second)
+	s1.want(RuleFullCoverage, 0)
+	s1.advance(1500 * time.Millisecond)
+	s1.want(RuleFullCoverage, 1)
 	// cluster-require-full-coverage yes: every shard answers CLUSTERDOWN,
 	// no client can serve any slot; not the client's doing.
 	run(t, false, func(c *Config) { c.FullCoverage = func() bool { return true } }).only(RuleTopologyRefreshStorm)

@@ -46,6 +46,7 @@ type ruleState struct {
 	handshake *handshakeSeen // the client's latest topology read or HELLO/SETINFO
 	// full-coverage-required
 	dataOK      *counter
+	lastDataOK  time.Time // when the latest keyed command answered without error got its reply
 	coverage    *coverageCand
 	topoSince   int // topology reads since the coverage candidate
 	closesSince int // client-side closes since the coverage candidate

@@ -69,7 +69,7 @@ func thresholdTable(t *Thresholds) []threshold {
 		n("restart-min-conns", RuleRestartOnSingleFault, &t.RestartMinConns, "… out of at least this many …"),
 		n("restart-max-fault-nodes", RuleRestartOnSingleFault, &t.RestartMaxFaultNodes, "… while faults touch at most this many nodes …"),
 		d("restart-handshake", RuleRestartOnSingleFault, &t.RestartHandshake, "… followed by a handshake within this"),
-		d("coverage-window", RuleFullCoverage, &t.CoverageWindow, "no data command for this long after slots became uncovered …"),
+		d("coverage-window", RuleFullCoverage, &t.CoverageWindow, "no data command answered for this long while slots are uncovered …"),
 		n("coverage-min-commands", RuleFullCoverage, &t.CoverageMinCommands, "… from a client that sent at least this many in the window before"),
 		n("pipeline-max", RuleUnboundedPipeline, &t.PipelineMax, "outstanding commands on one connection"),
 		n("replay-burst", RuleUnboundedPipeline, &t.ReplayBurst, "or this many outstanding …"),
