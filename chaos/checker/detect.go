@@ -119,7 +119,14 @@ func (k *Checker) onClose(c *clientState, cn *connState, ev *proxy.Event) {
 		if c.rs.coverage != nil {
 			c.rs.closesSince++
 		}
-		if h := cn.rc.held; h != nil {
+		if h := cn.rc.held; h != nil && ev.Time.Sub(h.at) >= k.th.CommandTimeout && !cn.rc.timeoutReported {
+			// It gave up, but only after waiting the whole threshold
+			// (rueidis's default ConnWriteTimeout is 10 s).
+			cn.rc.timeoutReported = true
+			e := h.ev
+			e.Note = "outstanding for " + ev.Time.Sub(h.at).Round(time.Millisecond).String() + " before the client closed the connection"
+			k.occur(RuleNoCommandTimeout, o, ev.Time, e, k.evidence(ev, ""))
+		} else if h != nil {
 			// The client gave up on a held command and closed the
 			// connection: it has a timeout, whatever it does next.
 			setLatest(&o.rs.timedOut, cn.node, ev.Time)

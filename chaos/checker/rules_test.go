@@ -386,6 +386,16 @@ func TestNoCommandTimeout(t *testing.T) {
 		// the latest connection is held, but it is younger than the limit
 		s.only()
 	})
+	t.Run("closed after waiting the whole threshold", func(t *testing.T) {
+		// rueidis's default: a connection without a reply for 10 s is
+		// closed. Ten seconds is no command timeout.
+		s := newSim(t, nil)
+		c := s.conn(0, "rueidis", "1.0.80", "")
+		c.held("GET", "k")
+		s.advance(10*time.Second + 20*time.Millisecond)
+		c.close("client closed")
+		s.want(RuleNoCommandTimeout, 1)
+	})
 	t.Run("callers stuck together on one connection", func(t *testing.T) {
 		// A client that multiplexes callers on one connection per node,
 		// without a timeout: every caller gets stuck within moments.
