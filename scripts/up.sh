@@ -9,7 +9,7 @@ mkdir -p bin
 if [ -x bin/redis-chaos ]; then
 	echo "up.sh: building bin/redis-chaos..." >&2
 else
-	echo "up.sh: building bin/redis-chaos (first build: Go downloads and compiles the dependencies, which takes a minute or two)..." >&2
+	echo "up.sh: building bin/redis-chaos (the first build also downloads and compiles the dependencies: minutes, not seconds)..." >&2
 fi
 start=$SECONDS
 version=$(git describe --tags --always --dirty 2>/dev/null || true)
