@@ -348,7 +348,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run(checker.RuleFullCoverage, func(t *testing.T) {
-		h := newHarness(t, cl, func(c *checker.Config) { c.Thresholds.CoverageWindow = time.Second })
+		h := newHarness(t, cl, func(c *checker.Config) { c.Thresholds.CoverageWindow = 2 * time.Second })
 		masters := h.nodes("master")
 		lost := masters[0]
 		// Keys on every shard, found by their slots.
@@ -394,24 +394,34 @@ func TestCluster(t *testing.T) {
 		for _, n := range h.shard(lost) {
 			shard = append(shard, n.Addr)
 		}
-		h.ft.add(&testFault{action: "down", nodes: shard})
+		id := h.ft.add(&testFault{action: "down", nodes: shard})
 		for _, a := range shard {
 			h.p.SetDown(a, true)
 			defer h.p.SetDown(a, false)
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			deadline := time.Now().Add(2500 * time.Millisecond)
-			for time.Now().Before(deadline) {
-				for k := range keys {
-					good.Get(ctx, k)
+		// Four workers with an operation timeout, as an application has: a
+		// key of the lost shard costs one of them 200 ms, not the rest.
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				deadline := time.Now().Add(4 * time.Second)
+				for time.Now().Before(deadline) {
+					for k := range keys {
+						opCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+						good.Get(opCtx, k)
+						cancel()
+					}
+					time.Sleep(20 * time.Millisecond)
 				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}()
-		serve(2500 * time.Millisecond)
-		<-done
+			}()
+		}
+		serve(4 * time.Second)
+		wg.Wait()
+		// The outage ends as the correct client stops: it served the other
+		// shards the whole time.
+		h.ft.stop(id)
 		f := h.waitFinding(checker.RuleFullCoverage, 5*time.Second)
 		if f.Client.LibName != "" {
 			t.Fatalf("flagged %s, want the scripted client", f.Client)

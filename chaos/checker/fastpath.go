@@ -242,6 +242,9 @@ func (k *Checker) applyTally(tl *tally, n, keyed int, now time.Time) {
 			c.rs.dataOK = newCounter(k.th.CoverageWindow)
 		}
 		c.rs.dataOK.add(lastDone, keyed)
+		if lastDone.After(c.rs.lastDataOK) {
+			c.rs.lastDataOK = lastDone
+		}
 	}
 	if last.After(cn.rc.lastCmd) {
 		cn.rc.lastCmd = last

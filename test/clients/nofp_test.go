@@ -1,0 +1,78 @@
+package clients
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis-chaos/redis-chaos/test/testenv"
+)
+
+// noFalsePositiveCells are well-configured apps of every library of the
+// matrix (chaos/checker's TestCluster/no-false-positives also plays go-redis
+// through every outage), each under the fault that drew false high findings
+// from them before: a hung master (no-command-timeout, unsafe-retry,
+// write-to-replica afterwards), and for node-redis a failover (its own
+// reconnections looked like an app restart).
+var noFalsePositiveCells = []string{
+	"go-redis/good/hang",
+	"rueidis/good/hang",
+	"redis-py/good/hang",
+	"ioredis/good/hang",
+	"node-redis/good/hang",
+	"node-redis/good/master-down",
+}
+
+// TestNoFalsePositivesEveryLibrary plays a well-configured app of every
+// library of the matrix and fails on any high-severity finding: a good client
+// must never fail a build. About 2.5 minutes.
+func TestNoFalsePositivesEveryLibrary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays real clients against a real cluster for about 2.5 minutes")
+	}
+	for _, tool := range []string{"redis-server", "npm", "/usr/bin/python3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (test/clients/run.sh installs what the matrix needs)", tool)
+		}
+	}
+	cells, err := Select(Cells(), noFalsePositiveCells)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := testenv.FreeBasePort(t, 9)
+	proxy := testenv.FreeBasePort(t, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Options{
+		Root: root, Out: t.TempDir(), Cells: cells,
+		ClusterBase: cluster, ProxyBase: proxy, API: "127.0.0.1:" + strconv.Itoa(proxy+9),
+		Log: testWriter{t},
+	}, func(r CellResult) { t.Logf("%s: %v (%.0fs)", r.ID, r.Findings, r.Seconds) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	libs := map[string]bool{}
+	for _, c := range res.Cells {
+		if c.Error != "" {
+			t.Errorf("%s: not played: %s", c.ID, c.Error)
+			continue
+		}
+		libs[c.Library] = true
+		for _, f := range c.Findings {
+			if f.Severity == "high" {
+				t.Errorf("%s: high-severity %s (×%d) for a well-configured %s app; the app: %s", c.ID, f.Rule, f.Count,
+					c.Library, c.Expected[f.Rule].Why)
+			}
+		}
+	}
+	if len(libs) != len(Libraries) {
+		t.Errorf("libraries played: %v", libs)
+	}
+}
