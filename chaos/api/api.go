@@ -4,8 +4,8 @@
 //	mux := api.New(api.Config{Proxy: srv, Gatherer: reg})
 //	http.Serve(ln, mux)
 //
-// Every route is in Routes; errors map to HTTP status codes in one place
-// (writeError).
+// Every route is in one table (routes); errors map to HTTP status codes in
+// one place (writeError).
 package api
 
 import (
@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/redis-chaos/redis-chaos/chaos"
+	"github.com/redis-chaos/redis-chaos/chaos/checker"
 	"github.com/redis-chaos/redis-chaos/proxy"
 	"github.com/redis-chaos/redis-chaos/proxy/topology"
 )
@@ -48,13 +49,66 @@ type Config struct {
 	Ready func(context.Context) error
 	// Engine holds the faults, scenarios and runs; nil serves no /v1/faults, /v1/scenarios or /v1/runs.
 	Engine *chaos.Engine
-	Logger *slog.Logger // audit log of fault changes; nil logs nothing
+	// Checker serves the findings, the clients it watched and its rules;
+	// nil serves no /v1/findings, /v1/clients or /v1/rules.
+	Checker *checker.Checker
+	// ConfigFile serves GET /v1/config, the state of a config file's faults;
+	// nil serves none.
+	ConfigFile http.Handler
+	Logger     *slog.Logger // audit log of fault changes; nil logs nothing
 }
 
 // Handler serves the control API.
 type Handler struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg     Config
+	mux     *http.ServeMux
+	metrics *http.ServeMux // the probes and /metrics (Metrics)
+	open    map[string]bool
+}
+
+// route is one entry of the route table.
+type route struct {
+	pattern string
+	handler http.Handler
+	// open routes are served without the token (probes); metrics routes
+	// are also served by Metrics.
+	open, metrics bool
+}
+
+// routes is the API's one route table.
+func (h *Handler) routes() []route {
+	f := func(pattern string, fn http.HandlerFunc) route { return route{pattern: pattern, handler: fn} }
+	rs := []route{
+		{pattern: "GET /healthz", handler: http.HandlerFunc(h.healthz), open: true, metrics: true},
+		{pattern: "GET /readyz", handler: http.HandlerFunc(h.readyz), open: true, metrics: true},
+		f("GET /v1/topology", h.topology),
+	}
+	if h.cfg.Engine != nil {
+		rs = append(rs,
+			f("GET /v1/faults", h.listFaults),
+			f("POST /v1/faults", h.addFault),
+			f("DELETE /v1/faults", h.clearFaults),
+			f("GET /v1/faults/{id}", h.getFault),
+			f("DELETE /v1/faults/{id}", h.removeFault),
+			f("GET /v1/scenarios", h.listScenarios),
+			f("POST /v1/scenarios/{name}", h.startScenario),
+			f("GET /v1/runs", h.listRuns),
+			f("GET /v1/runs/{id}", h.getRun))
+	}
+	if k := h.cfg.Checker; k != nil {
+		rs = append(rs,
+			f("GET /v1/findings", k.ServeFindings), // ?severity=high,medium ?min_severity=medium ?rule=… ?client=…
+			f("DELETE /v1/findings", k.DeleteFindings),
+			f("GET /v1/clients", k.ServeClients),
+			f("GET /v1/rules", k.ServeRules))
+	}
+	if h.cfg.ConfigFile != nil {
+		rs = append(rs, route{pattern: "GET /v1/config", handler: h.cfg.ConfigFile})
+	}
+	if h.cfg.Gatherer != nil {
+		rs = append(rs, route{pattern: "GET /metrics", handler: promhttp.HandlerFor(h.cfg.Gatherer, promhttp.HandlerOpts{}), metrics: true})
+	}
+	return rs
 }
 
 // New returns the API handler.
@@ -62,38 +116,27 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
-	h.Routes()
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), metrics: http.NewServeMux(), open: map[string]bool{}}
+	for _, r := range h.routes() {
+		h.mux.Handle(r.pattern, r.handler)
+		if r.open {
+			_, path, _ := strings.Cut(r.pattern, " ")
+			h.open[path] = true
+		}
+		if r.metrics {
+			h.metrics.Handle(r.pattern, r.handler)
+		}
+	}
 	return h
 }
 
-// Routes registers every route; it is the one route table of the API.
-func (h *Handler) Routes() {
-	h.mux.HandleFunc("GET /healthz", h.healthz)
-	h.mux.HandleFunc("GET /readyz", h.readyz)
-	h.mux.HandleFunc("GET /v1/topology", h.topology)
-	if h.cfg.Engine != nil {
-		h.mux.HandleFunc("GET /v1/faults", h.listFaults)
-		h.mux.HandleFunc("POST /v1/faults", h.addFault)
-		h.mux.HandleFunc("DELETE /v1/faults", h.clearFaults)
-		h.mux.HandleFunc("GET /v1/faults/{id}", h.getFault)
-		h.mux.HandleFunc("DELETE /v1/faults/{id}", h.removeFault)
-		h.mux.HandleFunc("GET /v1/scenarios", h.listScenarios)
-		h.mux.HandleFunc("POST /v1/scenarios/{name}", h.startScenario)
-		h.mux.HandleFunc("GET /v1/runs", h.listRuns)
-		h.mux.HandleFunc("GET /v1/runs/{id}", h.getRun)
-	}
-	if h.cfg.Gatherer != nil {
-		h.mux.Handle("GET /metrics", promhttp.HandlerFor(h.cfg.Gatherer, promhttp.HandlerOpts{}))
-	}
-}
-
-// Handle adds a route (used by the packages that extend the API).
-func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }
+// Metrics serves the routes meant for a listener of their own, without the
+// token: /metrics (when there is a Gatherer), /healthz and /readyz.
+func (h *Handler) Metrics() http.Handler { return h.metrics }
 
 // ServeHTTP checks the token, bounds the body and dispatches.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.Token != "" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+	if h.cfg.Token != "" && !h.open[r.URL.Path] {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.Token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="redis-chaos"`)

@@ -518,15 +518,15 @@ func TestAPI(t *testing.T) {
 }
 
 // TestFindingsClient checks the client against the shape of GET /v1/findings
-// (a list, or an object holding one), served by a handler added to the API as
-// the checker adds its own.
+// (a list, or an object holding one), served by a handler in front of the API.
 func TestFindingsClient(t *testing.T) {
 	finding := `{"rule":"retry-storm","severity":"high","title":"retries without backoff",
 		"client":{"addr":"10.0.0.7","lib_name":"go-redis","lib_ver":"9.23.0","name":"app"},
 		"first_seen":"2026-01-01T00:00:00Z","last_seen":"2026-01-01T00:00:01Z","count":3,
 		"nodes":["127.0.0.1:30001"],"explanation":"why","correct":"how","remedy":"fix","extra":{"kept":true}}`
 	for _, body := range []string{"[" + finding + "]", `{"findings":[` + finding + `]}`} {
-		h := api.New(api.Config{Token: "s3cret"})
+		h := http.NewServeMux()
+		h.Handle("/", api.New(api.Config{Token: "s3cret"}))
 		cleared := false
 		h.Handle("GET /v1/findings", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")

@@ -6,32 +6,6 @@ import (
 	"strings"
 )
 
-// Router is where Routes registers the checker's API (the control API's
-// Handle, or an *http.ServeMux).
-type Router interface {
-	Handle(pattern string, handler http.Handler)
-}
-
-// Routes registers the checker's part of the control API:
-//
-//	GET    /v1/findings   ?severity=high,medium  ?min_severity=medium  ?rule=…  ?client=…
-//	DELETE /v1/findings
-//	GET    /v1/clients
-//	GET    /v1/rules
-func (k *Checker) Routes(r Router) {
-	r.Handle("GET /v1/findings", http.HandlerFunc(k.serveFindings))
-	r.Handle("DELETE /v1/findings", http.HandlerFunc(k.deleteFindings))
-	r.Handle("GET /v1/clients", http.HandlerFunc(k.serveClients))
-	r.Handle("GET /v1/rules", http.HandlerFunc(k.serveRules))
-}
-
-// Handler returns an http.Handler serving Routes on its own mux.
-func (k *Checker) Handler() http.Handler {
-	mux := http.NewServeMux()
-	k.Routes(mux)
-	return mux
-}
-
 // FindingsBody is the body of GET /v1/findings.
 type FindingsBody struct {
 	Findings []Finding `json:"findings"`
@@ -133,7 +107,10 @@ func first(vs []string) string {
 	return strings.TrimSpace(vs[0])
 }
 
-func (k *Checker) serveFindings(w http.ResponseWriter, r *http.Request) {
+// ServeFindings serves the findings a Filter selects from the query
+// (?severity=high,medium ?min_severity=medium ?rule=… ?client=…), and the
+// checker's Stats.
+func (k *Checker) ServeFindings(w http.ResponseWriter, r *http.Request) {
 	f, ferr := ParseFilter(r.URL.Query())
 	if ferr != nil {
 		writeError(w, http.StatusBadRequest, ferr.Field, ferr.Reason)
@@ -149,12 +126,14 @@ func (k *Checker) serveFindings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-func (k *Checker) deleteFindings(w http.ResponseWriter, r *http.Request) {
+// DeleteFindings forgets every finding (Reset).
+func (k *Checker) DeleteFindings(w http.ResponseWriter, r *http.Request) {
 	k.Reset()
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (k *Checker) serveClients(w http.ResponseWriter, r *http.Request) {
+// ServeClients serves the clients the checker watched.
+func (k *Checker) ServeClients(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ClientsBody{Clients: k.Clients()})
 }
 
@@ -178,7 +157,8 @@ func (k *Checker) RulesInEffect() RulesBody {
 	return RulesBody{Rules: rules, Thresholds: k.th.Values(), Disabled: append([]string(nil), k.cfg.Disabled...)}
 }
 
-func (k *Checker) serveRules(w http.ResponseWriter, r *http.Request) {
+// ServeRules serves the rules as this checker applies them (RulesInEffect).
+func (k *Checker) ServeRules(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, k.RulesInEffect())
 }
 

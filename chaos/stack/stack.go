@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/api"
@@ -35,8 +34,8 @@ type Config struct {
 	// Checker configures the checker; if nil, no checker runs. Start sets
 	// Faults and Nodes, and FullCoverage, Logger and Registerer when nil.
 	Checker *checker.Config
-	// API configures the control API. Start sets Proxy, Engine and Logger,
-	// and Gatherer to Registry.
+	// API configures the control API. Start sets Proxy, Engine, Checker and
+	// Logger, and Gatherer to Registry.
 	API api.Config
 	// APIListener, if not nil, is where the API is served until Close. Start
 	// closes it if it fails.
@@ -162,12 +161,9 @@ func start(ctx context.Context, cfg Config) (*Stack, error) {
 		s.Checker.Start()
 	}
 	ac := cfg.API
-	ac.Proxy, ac.Engine = p, s.Engine
+	ac.Proxy, ac.Engine, ac.Checker = p, s.Engine, s.Checker
 	ac.Logger = or(ac.Logger, cfg.Logger)
 	s.API = api.New(ac)
-	if s.Checker != nil {
-		s.Checker.Routes(s.API) // GET|DELETE /v1/findings, GET /v1/clients, GET /v1/rules
-	}
 	engCtx, stop := context.WithCancel(context.Background())
 	s.stopEngine, s.engineDone = stop, make(chan struct{})
 	go s.runEngine(engCtx)
@@ -178,13 +174,7 @@ func start(ctx context.Context, cfg Config) (*Stack, error) {
 		go s.serveAPI(cfg.APIListener)
 	}
 	if cfg.MetricsListener != nil {
-		mux := http.NewServeMux()
-		mux.Handle("GET /healthz", s.API) // the API serves these two without a token
-		mux.Handle("GET /readyz", s.API)
-		if cfg.Registry != nil {
-			mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
-		}
-		s.metricsServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		s.metricsServer = &http.Server{Handler: s.API.Metrics(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 		s.metricsAddr, s.metricsServed = cfg.MetricsListener.Addr(), make(chan error, 1)
 		go s.serveMetrics(cfg.MetricsListener)

@@ -324,11 +324,6 @@ type configStatus struct {
 	FaultCount int       `json:"faults"`          // faults in force from the file
 }
 
-// router is where a route is added to the control API (api.Handler).
-type router interface {
-	Handle(pattern string, handler http.Handler)
-}
-
 // reloadMetrics tell Prometheus whether the config file's faults are current.
 type reloadMetrics struct {
 	ok      prometheus.Gauge
@@ -390,23 +385,30 @@ type appliedFault struct{ id, sum string }
 // configFaultsDebounce lets an editor finish writing before a reload.
 const configFaultsDebounce = 150 * time.Millisecond
 
-// startConfigFaults adds the config file's faults (source "config") and
-// watches the file until ctx ends. A bad file, or a fault the engine refuses,
-// is an error that lists every problem. Without a config file it does nothing.
-//
-// Its status (GET /v1/config on r, and the redis_chaos_config_* metrics on
-// reg) tells whether the faults in force are the file's current ones.
-func startConfigFaults(ctx context.Context, v *viper.Viper, eng *chaos.Engine, r router, reg prometheus.Registerer, log *slog.Logger) error {
+// newConfigFaults returns the config file's faults: list, not yet applied;
+// nil without a config file. Its status (GET /v1/config, served by
+// serveStatus, and the redis_chaos_config_* metrics on reg) tells whether the
+// faults in force are the file's current ones.
+func newConfigFaults(v *viper.Viper, reg prometheus.Registerer, log *slog.Logger) *configFaults {
 	file := v.ConfigFileUsed()
 	if file == "" {
 		return nil
 	}
-	cf := &configFaults{ctx: ctx, file: file, known: configKeys(), eng: eng, log: log,
+	cf := &configFaults{file: file, known: configKeys(), log: log,
 		limits:  fault.Limits{DefaultTTL: v.GetDuration("default-ttl"), MaxTTL: v.GetDuration("max-ttl")},
 		applied: map[string]appliedFault{}, status: configStatus{File: file}, metrics: newReloadMetrics(reg)}
 	if !strictConfig(file) {
 		cf.known = nil
 	}
+	return cf
+}
+
+// start adds the config file's faults (source "config") and watches the
+// file until ctx ends. A bad file, or a fault the engine refuses, is an
+// error that lists every problem.
+func (cf *configFaults) start(ctx context.Context, v *viper.Viper, eng *chaos.Engine) error {
+	cf.ctx, cf.eng = ctx, eng
+	file, log := cf.file, cf.log
 	list, err := readConfigFaults(file, cf.known, cf.limits)
 	if err != nil {
 		return err
@@ -426,7 +428,6 @@ func startConfigFaults(ctx context.Context, v *viper.Viper, eng *chaos.Engine, r
 	cf.mu.Lock()
 	cf.recordLocked(nil, len(list))
 	cf.mu.Unlock()
-	r.Handle("GET /v1/config", http.HandlerFunc(cf.serveStatus))
 	v.OnConfigChange(func(fsnotify.Event) { cf.changed() })
 	v.WatchConfig()
 	context.AfterFunc(ctx, func() {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -127,6 +128,11 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cf := newConfigFaults(v, reg, log) // nil without a config file
+	ac := api.Config{Token: token}
+	if cf != nil {
+		ac.ConfigFile = http.HandlerFunc(cf.serveStatus)
+	}
 	apiLn, err := net.Listen("tcp", apiAddr)
 	if err != nil {
 		return nil, fmt.Errorf("--api %s: %w", apiAddr, err)
@@ -157,7 +163,7 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 		},
 		NodeTimeout:     v.GetDuration("node-timeout"),
 		Checker:         &checker.Config{Thresholds: thresholds},
-		API:             api.Config{Token: token},
+		API:             ac,
 		APIListener:     apiLn,
 		MetricsListener: metricsLn,
 		Logger:          log,
@@ -166,9 +172,11 @@ func startProxy(ctx context.Context, v *viper.Viper, seeds []string, real chaos.
 	if err != nil {
 		return nil, err
 	}
-	if err := startConfigFaults(ctx, v, s.Engine, s.API, reg, log); err != nil { // the config file's faults: list, hot-reloaded
-		s.Close()
-		return nil, err
+	if cf != nil {
+		if err := cf.start(ctx, v, s.Engine); err != nil { // the config file's faults: list, hot-reloaded
+			s.Close()
+			return nil, err
+		}
 	}
 	st := s.Engine.Settings()
 	log.Info("chaos engine ready", "seed", s.Engine.Seed(), "node_timeout", st.NodeTimeout,
