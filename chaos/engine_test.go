@@ -41,8 +41,7 @@ func TestEngine(t *testing.T) {
 	t.Run("hang counts the commands it holds", func(t *testing.T) { testHangCounts(t, on) })
 }
 
-// testHangCounts: a hang fault's injected count is the commands it held
-// (it stayed 0: hangs were decided before the per-fault counting).
+// testHangCounts: a hang fault's injected count is the commands it held.
 func testHangCounts(t *testing.T, on engineFactory) {
 	e, p := on(t, 1)
 	node := ownerOf(t, p, "hang:{1}")

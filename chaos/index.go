@@ -13,8 +13,9 @@ import (
 
 // faultIndex narrows a node's command faults to the candidates for one
 // command with a few lookups, however many faults there are, so that faults
-// that match nothing cost the data path next to nothing (SPEC §9: 100
-// non-matching faults ≤ 5%). It is a conservative pre-filter: every fault
+// that match nothing cost the data path next to nothing (100 of them cost
+// at most 5%: BenchmarkProxyNonMatchingFaults). It is a conservative
+// pre-filter: every fault
 // it leaves out would not match; the candidates still go through their
 // matcher, in Redis's order of checks.
 //

@@ -21,7 +21,7 @@ import (
 )
 
 // stormAttempts is the number of connection attempts of the connection storm:
-// 50,000 (issue #7), or REDIS_CHAOS_HOSTILE_CONNS.
+// 50,000, or REDIS_CHAOS_HOSTILE_CONNS.
 func stormAttempts(t testing.TB) int {
 	t.Helper()
 	s := os.Getenv("REDIS_CHAOS_HOSTILE_CONNS")

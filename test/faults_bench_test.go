@@ -94,7 +94,7 @@ func (p *pipelines) run(b *testing.B, n int) {
 }
 
 // BenchmarkProxyNonMatchingFaults measures what 100 faults that match no
-// command cost the data path (SPEC §9: at most 5%): go-redis pipelines of 16
+// command cost the data path (the target: at most 5%): go-redis pipelines of 16
 // GETs from 16 clients through two proxies in front of the same cluster, one
 // with no fault and one with 100 faults. One op is one pipeline.
 //

@@ -1,5 +1,5 @@
 // Package checker watches what clients do through the proxy and reports the
-// unsafe behaviours of the catalogue (reference/client-behaviours.md) as
+// unsafe behaviours of the catalogue (docs/checker-rules.md) as
 // findings, with evidence and a remedy for the client's library.
 //
 //	ck := checker.New(checker.Config{
@@ -11,7 +11,7 @@
 //	defer ck.Close()
 //	srv, _ := proxy.New(proxy.Config{Seeds: seeds, Observer: ck})
 //	...
-//	ck.Routes(apiHandler)                // GET|DELETE /v1/findings, GET /v1/clients, GET /v1/rules
+//	api.New(api.Config{Checker: ck, …})  // serves GET|DELETE /v1/findings, GET /v1/clients, GET /v1/rules
 //	for _, f := range ck.Findings() { fmt.Println(f.Severity, f.Rule, f.Client, f.Remedy) }
 //
 // # Data path

@@ -2,7 +2,7 @@ package checker
 
 import "strings"
 
-// Rule ids: the catalogue of reference/client-behaviours.md.
+// Rule ids: the catalogue of unsafe client behaviours (docs/checker-rules.md).
 const (
 	RuleMovedIgnored         = "moved-ignored"
 	RuleStaleSlotMap         = "stale-slot-map"

@@ -113,7 +113,7 @@ func TestValidateDefaults(t *testing.T) {
 }
 
 func TestErrorTexts(t *testing.T) {
-	// Redis 7's texts (SPEC appendix A), exactly.
+	// Redis 7's texts, exactly.
 	want := map[string]string{
 		"CLUSTERDOWN":          "CLUSTERDOWN The cluster is down",
 		"CLUSTERDOWN_READONLY": "CLUSTERDOWN The cluster is down and only accepts read commands",

@@ -1,6 +1,6 @@
 package main
 
-// Crash tests (issue 7): a redis-chaos process killed with SIGKILL can clean
+// Crash tests: a redis-chaos process killed with SIGKILL can clean
 // up nothing, so what it leaves behind must be harmless or recoverable.
 
 import (

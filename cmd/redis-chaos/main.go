@@ -53,8 +53,7 @@ type quietLogger struct{}
 func (quietLogger) Printf(context.Context, string, ...any) {}
 
 // cpuProfile writes a CPU profile of the whole run to file, if one is named
-// (REDIS_CHAOS_CPUPROFILE): how cmd/redis-chaos/default.pgo, the profile the
-// compiler optimises the binary with, is made (see the README).
+// (REDIS_CHAOS_CPUPROFILE), for go tool pprof.
 func cpuProfile(file string) (stop func()) {
 	if file == "" {
 		return func() {}

@@ -27,7 +27,7 @@ import (
 	"github.com/redis-chaos/redis-chaos/test/testenv"
 )
 
-// These are the end-to-end tests of redis-chaos run (issue 6): a real cluster,
+// These are the end-to-end tests of redis-chaos run: a real cluster,
 // the proxy, the example application of test/app, scenarios, reports and exit
 // codes. Holds are short and the node timeout is 1s to keep them quick.
 

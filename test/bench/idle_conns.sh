@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Memory of a proxy holding many idle client connections (SPEC §9: 10,000 idle
-# connections in ≤ 512 MiB RSS).
+# Memory of a proxy holding many idle client connections (the target: 10,000
+# idle connections in ≤ 512 MiB RSS).
 #
 #   bash test/bench/idle_conns.sh        # or: make idle-conns
 #   CONNS=20000 bash test/bench/idle_conns.sh

@@ -1,7 +1,7 @@
 // Command idleconns opens many idle client connections to a Redis-speaking address,
 // sends one PING on each (so that a 1:1 proxy has dialled its upstream connection
 // too), keeps them all open and reports the resident memory (VmRSS) of a process,
-// typically the proxy under test. SPEC §9: 10,000 idle connections in ≤ 512 MiB.
+// typically the proxy under test. The target: 10,000 idle connections in ≤ 512 MiB.
 //
 //	go run ./test/bench/idleconns -addr 127.0.0.1:7001 -n 10000 -pid $(pidof redis-chaos)
 //
