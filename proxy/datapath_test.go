@@ -38,6 +38,7 @@ type dataPathCase struct {
 // injected between forwarded ones, rewriting, pinning, nodes that fail
 // mid-reply, streaming, RESP3, pub/sub and blocking commands.
 func TestDataPath(t *testing.T) {
+	modeFixed(t)
 	for _, mode := range []string{"own", "shared"} {
 		t.Run(mode, func(t *testing.T) {
 			for _, tc := range dataPathCases {
@@ -448,6 +449,32 @@ var dataPathCases = []dataPathCase{
 			other.closed()
 		}},
 
+	{name: "Listen and Dial hooks open every listener and upstream connection",
+		config: func(h *harness, c *proxy.Config) {
+			h.hooks = map[string]int{}
+			c.Listen = func(network, addr string) (net.Listener, error) {
+				h.mu.Lock()
+				h.hooks["listen "+network]++
+				h.mu.Unlock()
+				return net.Listen(network, addr)
+			}
+			c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				h.mu.Lock()
+				h.hooks["dial "+addr]++
+				h.mu.Unlock()
+				var d net.Dialer
+				return d.DialContext(ctx, network, addr)
+			}
+		},
+		send: []string{"PING"}, want: []string{"+PONG"},
+		then: func(h *harness, cl *client) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.hooks["listen tcp"] != 3 || h.hooks["dial "+h.c.Node(0).Addr] != 1 || len(h.hooks) != 2 {
+				h.t.Fatalf("hooks called: %v, want 3 listens and 1 dial of node 0", h.hooks)
+			}
+		}},
+
 	// What the Observer sees.
 	{name: "observer: every command once, in order, with its outcome",
 		config: func(h *harness, c *proxy.Config) { c.Observer = &h.events },
@@ -554,7 +581,7 @@ func connIDs(n *proxytest.Node, name string) []int64 {
 
 // proxyState are the commands a sharing proxy sends on its own to put
 // connections in a client's state and learn the node's replies.
-var proxyState = map[string]bool{"HELLO": true, "CLIENT": true, "SELECT": true, "READWRITE": true, "READONLY": true, "AUTH": true}
+var proxyState = map[string]bool{"HELLO": true, "CLIENT": true, "SELECT": true, "READWRITE": true, "READONLY": true, "AUTH": true, "COMMAND": true}
 
 // unblocked reports whether the node got a CLIENT UNBLOCK, waiting for it
 // a while (the proxy sends it on its own connection, after the reply).

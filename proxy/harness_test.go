@@ -30,6 +30,7 @@ type harness struct {
 	keys    map[int]string // key(i), fixed once chosen (slots may move)
 	release chan struct{}  // for a test's Hang actions
 	events  eventLog       // the proxy's Observer, when a test sets it
+	hooks   map[string]int // calls of Config hooks a test counts (under mu)
 }
 
 // policyFunc is a Policy made of a function.

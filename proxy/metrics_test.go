@@ -122,6 +122,7 @@ func TestMetricsUpstreamConnections(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a real cluster")
 	}
+	modeFixed(t)
 	c := testenv.StartCluster(t, testenv.ClusterOptions{Shards: 1, Replicas: -1})
 	for _, share := range []bool{false, true} {
 		reg := prometheus.NewRegistry()
