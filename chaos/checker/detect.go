@@ -164,6 +164,9 @@ func (k *Checker) tickClient(c *clientState, now time.Time) {
 			continue // the target could not be reached: not the client's fault
 		}
 		r.reported = true
+		if r.retried {
+			continue // sent again to another node: not given up
+		}
 		if rs.followedAny || rs.lastTopo.After(r.at) {
 			// A cluster client (it followed a redirect, or re-read the
 			// topology since) that left this one: it ran out of attempts
@@ -187,8 +190,14 @@ func (k *Checker) tickClient(c *clientState, now time.Time) {
 func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, done time.Time, f cmdFlag) {
 	rs := &c.rs
 	asking := cn.rc.prevAsking || ev.Conn.Asking
-	// Is this command the follow-up of a redirect?
+	// Is this command the follow-up of a redirect? (Or, for its own
+	// MOVED, the same command sent again elsewhere: a client whose map
+	// changed meanwhile did not give up on it.)
 	for _, r := range rs.watch {
+		if !r.followed && !r.retried && ev.Hash == r.hash && cn.node != r.to && cn.node != r.from &&
+			!ev.Time.Before(r.at.Add(-5*time.Millisecond)) {
+			r.retried = true
+		}
 		if r.followed || cn.node != r.to || (ev.Hash != r.hash && (ev.Slot < 0 || ev.Slot != r.slot)) ||
 			ev.Time.Before(r.at.Add(-5*time.Millisecond)) {
 			continue
@@ -263,7 +272,7 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 		// The first command of a connection opened since: a new process
 		// without a slot map yet (a command-line tool run once per command,
 		// a new instance), not a map that was not updated.
-		r.followed, r.reported, r.hash, r.at, r.ev = false, false, ev.Hash, done, e
+		r.followed, r.retried, r.reported, r.hash, r.at, r.ev = false, false, false, ev.Hash, done, e
 		k.watch(rs, r)
 		return
 	}
@@ -296,7 +305,7 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 			r.count, r.first, r.evs = 0, done, r.evs[:0]
 		}
 	}
-	r.followed, r.reported, r.hash, r.at, r.ev = false, false, ev.Hash, done, e
+	r.followed, r.retried, r.reported, r.hash, r.at, r.ev = false, false, false, ev.Hash, done, e
 	k.watch(rs, r)
 }
 
@@ -923,8 +932,9 @@ func (k *Checker) ruleRestartBurst(c *clientState, cn *connState, ev *proxy.Even
 
 // ruleRebuild finds a client that builds a new instance of itself while the
 // old one's connections stay open (redis-py's RedisCluster leaves them to
-// the garbage collector): within RestartWindow, new connections that do
-// application work open to most of the nodes it already had working
+// the garbage collector): within a quarter of RestartWindow, new
+// connections that do application work open to most of the nodes it already
+// had working
 // connections to, with a topology read on a new connection (the new
 // instance discovering the cluster), while faults touch a single node. A pool that grows opens to
 // one node at a time, and a failover adds the promoted node only.
@@ -934,16 +944,23 @@ func (k *Checker) ruleRebuild(c *clientState, cn *connState, ev *proxy.Event) {
 		rs.fresh = newRing[freshConn](64)
 	}
 	rs.fresh.push(freshConn{id: cn.id, opened: cn.opened, node: cn.node, ev: k.evidence(ev, "")})
-	from := cn.opened.Add(-k.th.RestartWindow)
+	// The new instance connects within moments: its connections open within
+	// a quarter of RestartWindow of each other.
+	burst := k.th.RestartWindow / 4
+	from := cn.opened.Add(-burst)
 	if !rs.rebuilt.IsZero() && from.Before(rs.rebuilt) {
 		return // this rebuild is found already
 	}
 	newNodes := map[string]bool{}
+	earliest := cn.opened
 	var evs []EvidenceEvent
 	for i := 0; i < rs.fresh.len(); i++ {
 		f := rs.fresh.last(i)
 		if f.opened.Before(from) {
-			break
+			continue // fresh connections come in first-command order, not opening order
+		}
+		if f.opened.Before(earliest) {
+			earliest = f.opened
 		}
 		if !newNodes[f.node] {
 			newNodes[f.node] = true
@@ -952,12 +969,12 @@ func (k *Checker) ruleRebuild(c *clientState, cn *connState, ev *proxy.Event) {
 			}
 		}
 	}
-	if len(newNodes) < k.th.RestartMinConns || rs.freshTopo.Before(from.Add(-time.Second)) {
+	if len(newNodes) < k.th.RestartMinConns || rs.freshTopo.Before(earliest.Add(-k.th.RestartWindow)) {
 		return
 	}
 	oldNodes, both := map[string]bool{}, 0
 	for _, x := range c.conns {
-		if x.dataCmds > 0 && x.opened.Before(from) && !oldNodes[x.node] {
+		if x.dataCmds > 0 && x.opened.Before(earliest) && !oldNodes[x.node] {
 			oldNodes[x.node] = true
 			if newNodes[x.node] {
 				both++
@@ -973,7 +990,7 @@ func (k *Checker) ruleRebuild(c *clientState, cn *connState, ev *proxy.Event) {
 	}
 	rs.rebuilt = cn.opened
 	note := "new connections to " + itoa(both) + " of the " + itoa(len(oldNodes)) + " nodes the client already worked with, within " +
-		k.th.RestartWindow.String() + ", with a topology read, while faults touch " + itoa(len(faulted)) + " node"
+		burst.String() + ", with a topology read, while faults touch " + itoa(len(faulted)) + " node"
 	for i := range evs {
 		evs[i].Note = note
 	}

@@ -83,6 +83,18 @@ func TestMovedIgnored(t *testing.T) {
 			t.Fatalf("a cluster client out of attempts: %s possible %v, remedy %q", f.Severity, f.Possible, f.Remedy)
 		}
 	})
+	t.Run("sent again to the slot's newer owner", func(t *testing.T) {
+		// ioredis refreshed its map meanwhile and sent the command where
+		// the slot is now: it did not give up on it.
+		s := newSim(t, nil)
+		a, b, r := s.conn(1, "ioredis", "5", ""), s.conn(2, "ioredis", "5", ""), s.conn(4, "ioredis", "5", "ioredis-cluster(refresher)")
+		a.do(cmdSpec{name: "INCR", key: "k", reply: '-', err: moved(slotOf("k"), 7001)})
+		r.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+		s.advance(50 * time.Millisecond)
+		b.do(cmdSpec{name: "INCR", key: "k", reply: ':'})
+		s.advance(3 * time.Second)
+		s.only()
+	})
 	t.Run("target down", func(t *testing.T) {
 		s := newSim(t, nil)
 		s.fault = []FaultWindow{{ID: "f1", Action: "down", Nodes: []string{s.nodes[1].Addr}, Start: s.now}}

@@ -69,6 +69,7 @@ type redirect struct {
 	at       time.Time // when the redirect reply was delivered
 	ev       EvidenceEvent
 	followed bool
+	retried  bool // the same command went to a third node: the client did not give up on it
 	reported bool
 	watched  bool
 	// stale-slot-map
