@@ -153,6 +153,7 @@ func TestComposeFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
+		Name     string                    `yaml:"name"`
 		Services map[string]composeService `yaml:"services"`
 		Networks map[string]any            `yaml:"networks"`
 	}
@@ -250,13 +251,58 @@ func TestComposeFile(t *testing.T) {
 		}
 	}
 
-	// Monitoring: Prometheus scrapes the proxy's API port; Grafana mounts the dashboard.
+	// Monitoring: Prometheus scrapes the proxy's token-free metrics listener,
+	// bound where the Prometheus container reaches it; Grafana mounts the dashboard.
+	metricsHost, _, _ := net.SplitHostPort(flags["metrics"])
+	metricsPort := portOf(t, flags["metrics"])
+	if loopback(metricsHost) {
+		t.Errorf("--metrics %s: Prometheus, another container, cannot reach loopback", flags["metrics"])
+	}
 	prom, err := os.ReadFile("../configs/prometheus.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(prom, []byte(`"proxy:`+strconv.Itoa(apiPort)+`"`)) {
-		t.Errorf("configs/prometheus.yml does not scrape proxy:%d", apiPort)
+	var pc struct {
+		ScrapeConfigs []struct {
+			MetricsPath   string         `yaml:"metrics_path"`
+			Authorization map[string]any `yaml:"authorization"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(prom, &pc); err != nil {
+		t.Fatal(err)
+	}
+	scraped := false
+	for _, sc := range pc.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			for _, target := range st.Targets {
+				if target == "proxy:"+strconv.Itoa(metricsPort) {
+					scraped = true
+					if sc.MetricsPath != "/metrics" || sc.Authorization != nil {
+						t.Errorf("the scrape of %s: path %q, authorization %v (the metrics listener takes no token)", target, sc.MetricsPath, sc.Authorization)
+					}
+				}
+			}
+		}
+	}
+	if !scraped {
+		t.Errorf("configs/prometheus.yml does not scrape the metrics listener proxy:%d", metricsPort)
+	}
+
+	// What the file needs and how its users point containers at the proxy
+	// agree with the README.
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Name == "" || !bytes.Contains(b, []byte("Compose v2")) || !bytes.Contains(readme, []byte("Docker Compose v2")) {
+		t.Error("the top-level name: needs Docker Compose v2: docker-compose.yml and the README must say so")
+	}
+	if !regexp.MustCompile(`--announce-host\s*\n\s*- \$\{REDIS_CHAOS_ANNOUNCE_HOST:-`).Match(b) ||
+		!bytes.Contains(readme, []byte("REDIS_CHAOS_ANNOUNCE_HOST=proxy docker compose up")) {
+		t.Error("the proxy's --announce-host must be ${REDIS_CHAOS_ANNOUNCE_HOST:-…}, the variable the README tells compose users to set")
 	}
 	graf, ok := doc.Services["grafana"]
 	if !ok {
@@ -329,12 +375,15 @@ func TestK8sSidecar(t *testing.T) {
 		k := toString(d["kind"])
 		byKind[k] = append(byKind[k], d)
 	}
-	for _, k := range []string{"ConfigMap", "Secret", "Deployment", "Service"} {
+	for _, k := range []string{"ConfigMap", "Deployment", "Service"} {
 		if len(byKind[k]) != 1 {
 			t.Fatalf("%d %s documents, want 1", len(byKind[k]), k)
 		}
 	}
-	cm, secret, dep, svc := byKind["ConfigMap"][0], byKind["Secret"][0], byKind["Deployment"][0], byKind["Service"][0]
+	if len(byKind["Secret"]) != 0 {
+		t.Error("the manifest holds a Secret: kubectl apply would overwrite the one its users create")
+	}
+	cm, dep, svc := byKind["ConfigMap"][0], byKind["Deployment"][0], byKind["Service"][0]
 	pod := at(dep, "spec", "template", "spec")
 	var app, chaos map[string]any
 	for _, c := range list(at(pod, "containers")) {
@@ -389,37 +438,49 @@ func TestK8sSidecar(t *testing.T) {
 		}
 	}
 
-	// The API port is exposed, probed, served; off loopback it has a token.
-	apiHost, _, _ := net.SplitHostPort(flags["api"])
-	apiPort := portOf(t, flags["api"])
+	// The metrics listener is on the pod's address, exposed, probed, served and
+	// scraped; it needs no token.
+	metricsHost, _, _ := net.SplitHostPort(flags["metrics"])
+	metricsPort := portOf(t, flags["metrics"])
+	if metricsHost != "0.0.0.0" && metricsHost != "" && metricsHost != "::" {
+		t.Errorf("--metrics %s: Prometheus and the kubelet reach the pod's address, not its loopback", flags["metrics"])
+	}
 	portName := ""
 	for _, p := range list(chaos["ports"]) {
-		if p["containerPort"] == apiPort {
+		if p["containerPort"] == metricsPort {
 			portName = toString(p["name"])
 		}
 	}
 	if portName == "" {
-		t.Errorf("sidecar: --api port %d is not a containerPort", apiPort)
+		t.Errorf("sidecar: --metrics port %d is not a containerPort", metricsPort)
 	}
 	for _, probe := range []string{"readinessProbe", "livenessProbe"} {
-		if p := toString(at(chaos, probe, "httpGet", "port")); p != portName && p != strconv.Itoa(apiPort) {
-			t.Errorf("%s port %s: want %s", probe, p, portName)
+		if p := toString(at(chaos, probe, "httpGet", "port")); p != portName && p != strconv.Itoa(metricsPort) {
+			t.Errorf("%s port %s: want %s (the kubelet probes the pod's address)", probe, p, portName)
 		}
 	}
 	for _, p := range list(at(svc, "spec", "ports")) {
-		if tp := toString(p["targetPort"]); tp != portName && tp != strconv.Itoa(apiPort) {
+		if tp := toString(p["targetPort"]); tp != portName && tp != strconv.Itoa(metricsPort) {
 			t.Errorf("service targetPort %s: want %s", tp, portName)
 		}
 	}
-	if !loopback(apiHost) {
+	ann := at(dep, "spec", "template", "metadata", "annotations")
+	if toString(at(ann, "prometheus.io/scrape")) != "true" || toString(at(ann, "prometheus.io/port")) != strconv.Itoa(metricsPort) ||
+		toString(at(ann, "prometheus.io/path")) != "/metrics" {
+		t.Errorf("pod annotations %v: want Prometheus to scrape :%d/metrics", ann, metricsPort)
+	}
+
+	// The API: on loopback it needs no token (kubectl port-forward reaches
+	// it); off loopback its token comes from a Secret this file does not hold.
+	if apiHost, _, _ := net.SplitHostPort(flags["api"]); !loopback(apiHost) {
 		ok := false
 		for _, e := range list(chaos["env"]) {
-			if e["name"] == "REDIS_CHAOS_API_TOKEN" && toString(at(e, "valueFrom", "secretKeyRef", "name")) == toString(at(secret, "metadata", "name")) {
+			if e["name"] == "REDIS_CHAOS_API_TOKEN" && toString(at(e, "valueFrom", "secretKeyRef", "name")) != "" {
 				ok = true
 			}
 		}
 		if !ok {
-			t.Errorf("--api %s is off loopback: REDIS_CHAOS_API_TOKEN must come from the Secret", flags["api"])
+			t.Errorf("--api %s is off loopback: REDIS_CHAOS_API_TOKEN must come from a Secret", flags["api"])
 		}
 	}
 

@@ -31,7 +31,7 @@ func TestReadConfigFaults(t *testing.T) {
 			[]string{`base_port: unknown key: did you mean "base-port"? (line 1)`, "bogus: unknown key (line 2)"}},
 		{"client flags are not settings", "c.yaml", "ttl: 1m\naction: down\n", 0, []string{"ttl: unknown key", "action: unknown key"}},
 		{"not a mapping", "c.yaml", "- a\n- b\n", 0, []string{"file: want a mapping"}},
-		{"bad YAML", "c.yaml", "faults: [\n", 0, []string{"file: yaml:"}},
+		{"bad YAML", "c.yaml", "faults: [\n", 0, []string{`yaml: line 1 "faults: [": did not find expected node content`}},
 		{"faults not a list", "c.yaml", "faults: {action: down}\n", 0, []string{"faults: want a list of faults (line 1)"}},
 		{"fault not a mapping", "c.yaml", "faults:\n  - down\n", 0, []string{"faults[0]: want a mapping"}},
 		{"every problem of every fault", "c.yaml", `faults:

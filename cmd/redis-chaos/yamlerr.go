@@ -60,7 +60,8 @@ func syntaxProblem(b []byte, err error) *fault.FieldError {
 	if line >= 1 && line <= len(lines) {
 		text = fmt.Sprintf(" %q", strings.TrimRight(lines[line-1], "\r\n"))
 	}
-	if strings.Contains(msg, "did not find expected") || strings.Contains(msg, "mapping values are not allowed") {
+	if strings.Contains(msg, "did not find expected key") || strings.Contains(msg, "did not find expected '-' indicator") ||
+		strings.Contains(msg, "mapping values are not allowed") {
 		msg += " (is it indented as the lines above it?)"
 	}
 	return &fault.FieldError{Field: "yaml", Reason: fmt.Sprintf("line %d%s: %s", line, text, msg)}

@@ -1,6 +1,4 @@
-// Package configs holds the tests of the deployment files: the Dockerfile,
-// docker-compose.yml and the files of this directory.
-package configs
+package test
 
 import (
 	"os"
