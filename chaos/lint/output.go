@@ -34,8 +34,13 @@ func WriteText(w io.Writer, r *Result) error {
 	var names []string
 	for _, c := range r.Clients {
 		n := c.Name
-		if c.Version != "" {
+		switch {
+		case c.Version != "" && c.Via != "":
+			n += " " + c.Version + " (" + c.Via + ")"
+		case c.Version != "":
 			n += " " + c.Version
+		case c.Range != "":
+			n += " " + c.Range
 		}
 		names = append(names, n)
 	}

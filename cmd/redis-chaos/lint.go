@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -19,12 +20,17 @@ from build files (go.mod, package.json, package-lock.json, requirements*.txt,
 pyproject.toml, Pipfile, pom.xml, build.gradle[.kts]) and report client options
 that the runtime checker would flag under faults.
 
-The root .gitignore is honoured (simple glob lines); vendor/, node_modules/,
-.git/ and testdata/ are skipped unless given explicitly, and so are files with
-a "Code generated ... DO NOT EDIT." header.
+Inside a git work tree the files git tracks or would track are scanned;
+elsewhere every .gitignore of the tree is honoured (negations, nested files,
+"**"). vendor/, node_modules/, .git/ and testdata/ are skipped, and so are
+files with a "Code generated ... DO NOT EDIT." header. Test, mock, example and
+documentation sources are skipped unless --include-tests is given, which
+reports their findings at low severity. See docs/lint.md.
 
 Exit codes: 0 no finding reaches --fail-on; 1 bad flags or a path that cannot
-be read; 3 findings at or above --fail-on.`,
+be read; 3 findings at or above --fail-on; 4 nothing was scanned in a
+directory whose build files declare a Redis client (the findings, if any, are
+still written).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format, _ := cmd.Flags().GetString("format")
 			failOnFlag, _ := cmd.Flags().GetString("fail-on")
@@ -45,12 +51,17 @@ be read; 3 findings at or above --fail-on.`,
 			if rules, _ := cmd.Flags().GetBool("rules"); rules {
 				return printLintRules(cmd)
 			}
-			res, err := lint.Run(lint.Config{Paths: args})
-			if err != nil {
+			includeTests, _ := cmd.Flags().GetBool("include-tests")
+			res, err := lint.Run(lint.Config{Paths: args, IncludeTests: includeTests})
+			var empty *lint.EmptyScanError
+			if err != nil && !errors.As(err, &empty) {
 				return usageErr(err)
 			}
 			if err := write(cmd.OutOrStdout(), res); err != nil {
 				return err
+			}
+			if empty != nil {
+				return &exitError{code: exitNothingScanned, err: empty}
 			}
 			if failOn > 0 && res.Max() >= failOn {
 				return &exitError{code: exitFindings, err: fmt.Errorf("lint: findings at or above %s", failOn)}
@@ -61,8 +72,13 @@ be read; 3 findings at or above --fail-on.`,
 	cmd.Flags().String("format", "text", "output: text, json or sarif (SARIF 2.1.0)")
 	cmd.Flags().String("fail-on", "high", "exit 3 when a finding has this severity or higher: low, medium, high, none")
 	cmd.Flags().Bool("rules", false, "list the rules and exit")
+	cmd.Flags().Bool("include-tests", false, "also lint test, mock, example and documentation sources (their findings are low severity)")
 	return cmd
 }
+
+// exitNothingScanned: a directory whose build declares a Redis client gave
+// no file to scan.
+const exitNothingScanned = 4
 
 type writer = interface{ Write([]byte) (int, error) }
 
