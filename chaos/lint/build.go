@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bytes"
 	"encoding/json"
 	"path"
 	"regexp"
@@ -60,6 +61,8 @@ type module struct {
 	name     string            // Maven artifactId or Gradle project directory name
 	uses     []string          // in-repo modules it depends on (artifactIds or project paths)
 	parent   string            // Maven parent artifactId, if in the repository
+	// noLettuce: the build excludes Lettuce from the starter
+	noLettuce bool
 }
 
 func newModule(dir string) *module { return &module{dir: dir, props: map[string]string{}} }
@@ -92,6 +95,9 @@ func isLock(base string) bool {
 // read parses one build file into its module.
 func (m *module) read(rel string, data []byte) {
 	m.files = append(m.files, rel)
+	if bytes.Contains(data, []byte("io.lettuce")) && excludeLettuceRE.Match(data) {
+		m.noLettuce = true
+	}
 	base := path.Base(rel)
 	switch {
 	case base == "go.mod":
@@ -636,6 +642,9 @@ func (s *scan) related(m *module) []*module {
 // without turning around: a sibling library of an application that uses m
 // does not see m's beans unless it uses m itself).
 func (s *scan) codeScope(m *module) []*module {
+	if r, ok := s.scopeModules[m]; ok {
+		return r
+	}
 	seen := map[*module]bool{}
 	var out []*module
 	var walk func(a *module, up bool)
@@ -665,6 +674,7 @@ func (s *scan) codeScope(m *module) []*module {
 		}
 	}
 	walk2(m)
+	s.scopeModules[m] = out
 	return out
 }
 

@@ -1,8 +1,10 @@
 package lint
 
 import (
+	"bytes"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -34,7 +36,7 @@ var (
 		return strings.Join(names, "|")
 	}()
 	// a method call on a receiver: client.incr(, pipe.XAdd(ctx
-	cmdCallRE = regexp.MustCompile(`(?i)([\w)\]]+)\s*\.\s*(` + cmdNames + `)\s*\(`)
+	cmdCallRE = regexp.MustCompile(`([\w)\]]+)\s*\.\s*([A-Za-z]\w*)\s*\(`)
 	// a command sent by name: .Do(ctx, "incr", …), .call("INCR", …), sendCommand(["XADD", …
 	cmdByNameRE = regexp.MustCompile(`(?i)\.\s*(?:do|call|send_?command|execute_command|sendCommand|executeCommand)\s*\(\s*(?:\w+\s*,\s*)?\[?\s*["'](` + cmdNames + `)["']`)
 	// Lua scripts: EVALSHA through a script object
@@ -44,8 +46,6 @@ var (
 		kindJS:  regexp.MustCompile(`\.defineCommand\s*\(`),
 		kindPy:  regexp.MustCompile(`\.register_script\s*\(`),
 	}
-	// a file that talks to Redis
-	redisMentionRE = regexp.MustCompile(`(?i)redis|jedis|lettuce`)
 	// receivers that are not Redis clients even in a file that mentions Redis
 	notRedisReceiverRE = regexp.MustCompile(`(?i)^(?:counter|count|metrics?|stats|atomic\w*|sb|builder|stringbuilder|str|buf|buffer|list|queue|deque|stack|array|arr|ids|items|result|results|i|n|it|this\.count\w*|prometheus|gauge|histogram|meter|registry|wg|b|sw|writer)$`)
 )
@@ -54,18 +54,38 @@ var (
 // command name, each with the first file and line where it appears.
 func commandsSent(files []*file) map[string]string {
 	out := map[string]string{}
-	note := func(cmd string, f *file, off int) {
-		if _, ok := out[cmd]; !ok {
-			out[cmd] = f.disp + ":" + itoa(f.src.lineAt(off))
+	for _, f := range files {
+		for cmd, at := range f.commands() {
+			if _, ok := out[cmd]; !ok {
+				out[cmd] = at
+			}
 		}
 	}
-	for _, f := range files {
-		if !redisMentionRE.Match(f.src.code) {
-			continue
+	return out
+}
+
+// commands are the non-idempotent commands one file sends (computed once).
+func (f *file) commands() map[string]string {
+	if f.cmds != nil {
+		return f.cmds
+	}
+	out := map[string]string{}
+	f.cmds = out
+	note := func(cmd string, f *file, off int) {
+		if _, ok := out[cmd]; !ok {
+			out[cmd] = f.disp + ":" + strconv.Itoa(f.src.lineAt(off))
+		}
+	}
+	{
+		if lc := bytes.ToLower(f.src.code); !bytes.Contains(lc, []byte("redis")) && !bytes.Contains(lc, []byte("lettuce")) {
+			return out
 		}
 		for _, m := range f.src.find(cmdCallRE) {
-			recv := string(f.src.code[m[2]:m[3]])
 			method := strings.ToLower(string(f.src.code[m[4]:m[5]]))
+			if _, ok := nonIdempotent[method]; !ok {
+				continue
+			}
+			recv := string(f.src.code[m[2]:m[3]])
 			if notRedisReceiverRE.MatchString(recv) {
 				continue
 			}
@@ -135,23 +155,4 @@ func firstUse(cmds map[string]string) string {
 		return ""
 	}
 	return cmds[names[0]]
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	if neg {
-		b = append([]byte{'-'}, b...)
-	}
-	return string(b)
 }

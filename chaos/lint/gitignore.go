@@ -11,6 +11,8 @@ import (
 
 // ignoreRule is one .gitignore pattern, compiled.
 type ignoreRule struct {
+	literal string         // a pattern without wildcards: compared, not matched
+	base    bool           // literal applies to the last path element
 	re      *regexp.Regexp // matches the path relative to the .gitignore's directory
 	negate  bool           // "!pattern": re-include
 	dirOnly bool           // "pattern/": directories only
@@ -52,6 +54,11 @@ func parseGitignore(data []byte) gitignore {
 		}
 		anchored := strings.Contains(l, "/")
 		l = strings.TrimPrefix(l, "/")
+		if !strings.ContainsAny(l, `*?[\`) {
+			r.literal, r.base = l, !anchored
+			g = append(g, r)
+			continue
+		}
 		expr := globRegexp(l)
 		if anchored {
 			expr = "^" + expr + "$"
@@ -122,9 +129,19 @@ func (g gitignore) match(rel string, isDir bool) (ignored, ok bool) {
 		if r.dirOnly && !isDir {
 			continue
 		}
-		if r.re.MatchString(rel) {
-			return !r.negate, true
+		switch {
+		case r.literal != "" && r.base:
+			if path.Base(rel) != r.literal {
+				continue
+			}
+		case r.literal != "":
+			if rel != r.literal {
+				continue
+			}
+		case !r.re.MatchString(rel):
+			continue
 		}
+		return !r.negate, true
 	}
 	return false, false
 }

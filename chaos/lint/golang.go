@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bytes"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,6 +26,9 @@ type goConstruction struct {
 // checkGo applies the go-redis rules.
 func (s *scan) checkGo() {
 	for _, f := range s.filesOf(kindGo) {
+		if !bytes.Contains(f.src.code, []byte("redis")) {
+			continue
+		}
 		g := goRedisImportRE.FindSubmatch(f.src.code)
 		if g == nil {
 			continue

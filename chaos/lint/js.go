@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
 )
@@ -111,8 +112,12 @@ func optionsOf(f *file, c call, arg string) options {
 // checkJS applies the ioredis and node-redis rules.
 func (s *scan) checkJS() {
 	for _, f := range s.filesOf(kindJS) {
-		s.ioredisFile(f)
-		s.nodeRedisFile(f)
+		if bytes.Contains(f.src.code, []byte("ioredis")) {
+			s.ioredisFile(f)
+		}
+		if bytes.Contains(f.src.code, []byte("createCluster")) {
+			s.nodeRedisFile(f)
+		}
 	}
 }
 

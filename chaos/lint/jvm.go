@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -41,11 +42,11 @@ func ctorRE(name string) *regexp.Regexp {
 // jvmFile is what the JVM rules need to know about one source file.
 type jvmFile struct {
 	*file
-	spring   bool // a Spring-managed class (stereotype annotation)
-	live     bool // its code runs: not a @Bean class that nothing registers
-	refresh  bool // enables Lettuce topology refresh somewhere
-	builder  bool // builds a Lettuce client configuration itself
-	imported map[string]bool
+	spring    bool // a Spring-managed class (stereotype annotation)
+	live      bool // its code runs: not a @Bean class that nothing registers
+	refresh   bool // enables Lettuce topology refresh somewhere
+	builder   bool // builds a Lettuce client configuration itself
+	factories []factoryBean
 }
 
 // checkJVM applies the Lettuce and Jedis rules to Java, Kotlin, Groovy and
@@ -54,6 +55,9 @@ func (s *scan) checkJVM() {
 	files := s.filesOf(kindJVM)
 	imported := map[string]bool{}
 	for _, f := range files {
+		if !bytes.Contains(f.src.code, []byte("@Import")) {
+			continue
+		}
 		for _, g := range importRE.FindAllSubmatch(f.src.code, -1) {
 			for _, w := range regexp.MustCompile(`\w+`).FindAll(g[1], -1) {
 				imported[string(w)] = true
@@ -70,12 +74,12 @@ func (s *scan) checkJVM() {
 		}
 		s.lettuceRules(jf)
 		s.jedisRules(jf)
-		if usesJedis.Match(jf.src.code) {
+		if bytes.Contains(jf.src.code, []byte("JedisCluster")) && usesJedis.Match(jf.src.code) {
 			for _, c := range jf.src.calls(jedisClusterRE) {
 				s.perCall(jf.file, c)
 			}
 		}
-		if usesLettuce.Match(jf.src.code) {
+		if bytes.Contains(jf.src.code, []byte("RedisClusterClient")) && usesLettuce.Match(jf.src.code) {
 			for _, c := range jf.src.calls(clusterClientRE) {
 				s.perCall(jf.file, c)
 			}
@@ -88,15 +92,27 @@ func (s *scan) jvmFacts(f *file, imported map[string]bool) *jvmFile {
 	code := f.src.code
 	jf.spring = stereotypeRE.Match(code)
 	jf.live = !beanRE.Match(code) || jf.spring
-	if !jf.live {
+	if !jf.live && len(imported) > 0 {
 		for _, g := range classNameRE.FindAllSubmatch(code, -1) {
 			if imported[string(g[1])] {
 				jf.live = true
 			}
 		}
 	}
-	jf.refresh = refreshBuilderRE.Match(code) && refreshOnRE.Match(code)
-	jf.builder = clientBuilderRE.Match(code)
+	jf.refresh = bytes.Contains(code, []byte("ClusterTopologyRefreshOptions")) && refreshBuilderRE.Match(code) && refreshOnRE.Match(code)
+	jf.builder = bytes.Contains(code, []byte("ClientConfiguration")) && clientBuilderRE.Match(code)
+	if bytes.Contains(code, []byte("ConnectionFactory")) {
+		for _, kind := range []struct {
+			re      *regexp.Regexp
+			lettuce bool
+		}{{lettuceFactoryRE, true}, {jedisFactoryRE, false}} {
+			for _, c := range f.src.calls(kind.re) {
+				args := splitArgs(c.body)
+				cluster := len(args) > 0 && s.argIsCluster(jf, c, args[0])
+				jf.factories = append(jf.factories, factoryBean{f, c.line(f.src), cluster, kind.lettuce, c})
+			}
+		}
+	}
 	return jf
 }
 
@@ -116,7 +132,12 @@ func (s *scan) moduleRefresh(m *module) bool {
 }
 
 func (s *scan) lettuceRules(jf *jvmFile) {
-	if !usesLettuce.Match(jf.src.code) && !usesSDR.Match(jf.src.code) {
+	code := jf.src.code
+	if !bytes.Contains(code, []byte("RedisClusterClient")) && len(jf.factories) == 0 &&
+		!bytes.Contains(code, []byte("cancelCommandsOnReconnectFailure")) && !bytes.Contains(code, []byte("requestQueueSize")) {
+		return
+	}
+	if !usesLettuce.Match(code) && !usesSDR.Match(code) {
 		return
 	}
 	v := s.version(jf.mod, Lettuce)
@@ -145,11 +166,11 @@ func (s *scan) lettuceRules(jf *jvmFile) {
 	for _, c := range jf.src.calls(clusterClientRE) {
 		s.add("lettuce-topology-refresh-off", jf.file, c.line(jf.src), detail+", RedisClusterClient without ClusterTopologyRefreshOptions", s.refreshFix(jf.mod, false))
 	}
-	for _, c := range jf.src.calls(lettuceFactoryRE) {
-		args := splitArgs(c.body)
-		if len(args) == 0 || !s.argIsCluster(jf, c, args[0]) {
+	for _, fb := range jf.factories {
+		if !fb.lettuce || !fb.cluster {
 			continue
 		}
+		c := fb.c
 		d := detail + ", LettuceConnectionFactory for a cluster without topology refresh options"
 		if k := s.yamlRefresh(jf.mod); k != "" {
 			d += "; this bean replaces Spring Boot's, so " + k + " is ignored"
@@ -214,6 +235,9 @@ func (s *scan) argIsCluster(jf *jvmFile, c call, arg string) bool {
 
 func (s *scan) jedisRules(jf *jvmFile) {
 	code := jf.src.code
+	if !bytes.Contains(code, []byte("JedisCluster")) && len(jf.factories) == 0 {
+		return
+	}
 	if !usesJedis.Match(code) && !usesSDR.Match(code) {
 		return
 	}
@@ -223,17 +247,17 @@ func (s *scan) jedisRules(jf *jvmFile) {
 		expr     string
 	}
 	var sites []site
-	if usesJedis.Match(code) {
+	if bytes.Contains(code, []byte("JedisCluster")) && usesJedis.Match(code) {
 		for _, c := range jf.src.calls(jedisClusterRE) {
 			n, expr := s.jedisAttempts(jf, splitArgs(c.body))
 			sites = append(sites, site{c.line(jf.src), n, expr})
 		}
 	}
-	for _, c := range jf.src.calls(jedisFactoryRE) {
-		args := splitArgs(c.body)
-		if len(args) == 0 || !s.argIsCluster(jf, c, args[0]) {
+	for _, fb := range jf.factories {
+		if fb.lettuce || !fb.cluster {
 			continue
 		}
+		c := fb.c
 		n, expr := 5, "maxRedirects 5 (the default) used as maxAttempts"
 		if g := setMaxRedirectsRE.FindSubmatch(code); g != nil {
 			if v, ok := s.intValue(jf, strings.TrimSpace(string(g[1]))); ok {

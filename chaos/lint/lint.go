@@ -142,6 +142,7 @@ type scan struct {
 	buildSrc      []*module
 	sortedModules []*module
 	relatedCache  map[*module][]*module
+	scopeModules  map[*module][]*module
 
 	files      []*file // sources and configuration files to scan
 	jvm        []*jvmFile
@@ -159,6 +160,7 @@ type file struct {
 	test bool
 	src  *source
 	mod  *module
+	cmds map[string]string // non-idempotent commands it sends, once computed
 }
 
 // Run walks the paths, reads the build files, and applies the rules.
@@ -180,7 +182,7 @@ func Run(cfg Config) (*Result, error) {
 		}
 		s := &scan{cfg: cfg, res: res, root: p, seen: seen, report: map[string]bool{},
 			modules: map[string]*module{}, byName: map[string]*module{}, usedBy: map[*module][]*module{},
-			locks: map[string]map[string]string{}, relatedCache: map[*module][]*module{},
+			locks: map[string]map[string]string{}, relatedCache: map[*module][]*module{}, scopeModules: map[*module][]*module{},
 			confCache: map[*file][]confKey{}, scopeCache: map[*module][]confRef{}}
 		var rels []string
 		if fi.IsDir() {

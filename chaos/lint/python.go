@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
 )
@@ -18,6 +19,9 @@ var (
 // checkPython applies the redis-py rules.
 func (s *scan) checkPython() {
 	for _, f := range s.filesOf(kindPy) {
+		if !bytes.Contains(f.src.code, []byte("redis")) {
+			continue
+		}
 		g := pyImportRE.FindSubmatch(f.src.code)
 		if g == nil {
 			continue

@@ -2,7 +2,6 @@ package lint
 
 import (
 	"path"
-	"regexp"
 	"strings"
 )
 
@@ -68,16 +67,17 @@ func jvmBuild(m *module) bool {
 	return false
 }
 
-// factoryBean is a connection factory built in a Spring-managed class.
+// factoryBean is a Lettuce or Jedis connection factory construction.
 type factoryBean struct {
 	f       *file
 	line    int
 	cluster bool
 	lettuce bool
+	c       call
 }
 
-// factoryBeans lists the Lettuce and Jedis connection factories that live
-// Spring-managed classes of the modules related to m build.
+// factoryBeans lists the connection factories that live Spring-managed
+// classes of the modules related to m build.
 func (s *scan) factoryBeans(m *module) []factoryBean {
 	rel := map[*module]bool{}
 	for _, r := range s.related(m) {
@@ -85,18 +85,8 @@ func (s *scan) factoryBeans(m *module) []factoryBean {
 	}
 	var out []factoryBean
 	for _, jf := range s.jvm {
-		if !jf.live || !jf.spring || !rel[jf.mod] {
-			continue
-		}
-		for _, kind := range []struct {
-			re      *regexp.Regexp
-			lettuce bool
-		}{{lettuceFactoryRE, true}, {jedisFactoryRE, false}} {
-			for _, c := range jf.src.calls(kind.re) {
-				args := splitArgs(c.body)
-				cluster := len(args) > 0 && s.argIsCluster(jf, c, args[0])
-				out = append(out, factoryBean{jf.file, c.line(jf.src), cluster, kind.lettuce})
-			}
+		if jf.live && jf.spring && rel[jf.mod] {
+			out = append(out, jf.factories...)
 		}
 	}
 	return out
@@ -262,11 +252,8 @@ func anyKey(k string, names []string) bool {
 // starter (so Spring Boot configures Jedis).
 func (s *scan) excludesLettuce(m *module) bool {
 	for _, a := range s.related(m) {
-		for _, f := range a.files {
-			data, ok := s.read(f)
-			if ok && excludeLettuceRE.Match(data) {
-				return true
-			}
+		if a.noLettuce {
+			return true
 		}
 	}
 	return false
