@@ -124,7 +124,12 @@ func (m *module) read(rel string, data []byte) {
 
 var goRequireRE = regexp.MustCompile(`(?m)^\s*(?:require\s+)?(\S+)\s+(v[0-9]\S*)(.*)$`)
 
+var goModuleRE = regexp.MustCompile(`(?m)^module\s+(\S+)`)
+
 func (m *module) readGoMod(rel string, data []byte) {
+	if g := goModuleRE.FindSubmatch(data); g != nil {
+		m.name = string(g[1])
+	}
 	for _, g := range goRequireRE.FindAllSubmatch(data, -1) {
 		mod := string(g[1])
 		if !goClients.MatchString(mod) {

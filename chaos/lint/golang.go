@@ -2,6 +2,7 @@ package lint
 
 import (
 	"bytes"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,19 +24,51 @@ type goConstruction struct {
 	kind string // ClusterClient, UniversalClient, FailoverClusterClient
 }
 
+// goFacadeRE finds a package that re-exports go-redis's constructors
+// (var NewClusterClient = redis.NewClusterClient), so that its importers
+// build go-redis clients through it.
+var goFacadeRE = mustRE(`\bNew(?:Cluster|Universal|FailoverCluster)Client\s*=\s*\w+\.New(?:Cluster|Universal|FailoverCluster)Client\b`)
+
+// goImportRE matches an import of one of the paths, with its alias if any.
+func goImportRE(paths []string) *regexp.Regexp {
+	var q []string
+	for _, p := range paths {
+		q = append(q, regexp.QuoteMeta(p))
+	}
+	return mustRE(`(?m)^\s*(?:import\s+)?(\w+\s+)?"(` + strings.Join(q, "|") + `)"`)
+}
+
 // checkGo applies the go-redis rules.
 func (s *scan) checkGo() {
-	for _, f := range s.filesOf(kindGo) {
-		if !bytes.Contains(f.src.code, []byte("redis")) {
+	files := s.filesOf(kindGo)
+	var facades []string
+	for _, f := range files {
+		if bytes.Contains(f.src.code, []byte("Client =")) && goRedisImportRE.Match(f.src.code) && goFacadeRE.Match(f.src.code) {
+			if mod := f.mod.name; strings.Contains(mod, ".") || strings.Contains(mod, "/") {
+				rel := strings.TrimPrefix(strings.TrimPrefix(parentDir(f.rel), f.mod.dir), "/")
+				facades = append(facades, strings.TrimSuffix(mod+"/"+rel, "/"))
+			}
+		}
+	}
+	importRE := goRedisImportRE
+	if len(facades) > 0 {
+		importRE = goImportRE(append([]string{"github.com/redis/go-redis", "github.com/redis/go-redis/v9", "github.com/redis/go-redis/v10",
+			"github.com/go-redis/redis", "github.com/go-redis/redis/v7", "github.com/go-redis/redis/v8", "github.com/go-redis/redis/v9"}, facades...))
+	}
+	for _, f := range files {
+		if !bytes.Contains(f.src.code, []byte("redis")) && len(facades) == 0 {
 			continue
 		}
-		g := goRedisImportRE.FindSubmatch(f.src.code)
+		g := importRE.FindSubmatch(f.src.code)
 		if g == nil {
 			continue
 		}
 		alias := strings.TrimSpace(string(g[1]))
 		if alias == "" {
-			alias = "redis"
+			alias = path.Base(strings.TrimSuffix(string(g[2]), "/v9"))
+			if strings.HasPrefix(alias, "v") || alias == "go-redis" {
+				alias = "redis"
+			}
 		}
 		for _, m := range f.src.find(goReadTimeoutRE) {
 			s.add("goredis-read-timeout-disabled", f, f.src.lineAt(m[0]), "", "")

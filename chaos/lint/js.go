@@ -9,7 +9,7 @@ import (
 var (
 	jsDefaultImportRE = func(pkg string) *regexp.Regexp {
 		q := regexp.QuoteMeta(pkg)
-		return mustRE(`(?:import\s+(?:\*\s+as\s+)?(\w+)\s*(?:,\s*\{[^}]*\})?\s*from\s*|(?:const|let|var)\s+(\w+)\s*=\s*require\s*\(\s*)["']` + q + `["']`)
+		return mustRE(`(?:import\s+(?:\*\s+as\s+)?(\w+)\s*(?:,\s*\{[^}]*\})?\s*from\s*|\b(\w+)\s*=\s*require\s*\(\s*)["']` + q + `["']`)
 	}
 	jsNamedImportRE = func(pkg string) *regexp.Regexp {
 		q := regexp.QuoteMeta(pkg)
@@ -44,8 +44,16 @@ func bindings(code []byte, def *regexp.Regexp, named *regexp.Regexp, export stri
 	for _, g := range named.FindAllSubmatch(code, -1) {
 		for _, item := range strings.Split(string(g[1])+string(g[2]), ",") {
 			parts := strings.Fields(strings.ReplaceAll(item, ":", " as "))
-			if len(parts) > 0 && parts[0] == export {
+			if len(parts) > 1 && parts[0] == "type" {
+				continue // a type-only import binds no value
+			}
+			switch {
+			case len(parts) == 0:
+			case parts[0] == export:
 				exports = append(exports, parts[len(parts)-1])
+			case parts[0] == "default" || parts[0] == "Redis":
+				// ioredis also exports its client class by name
+				defaults = append(defaults, parts[len(parts)-1])
 			}
 		}
 	}
