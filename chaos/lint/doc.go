@@ -1,17 +1,20 @@
-// Package lint finds dangerous Redis Cluster client options in source code before
-// they reach a cluster: the static twin of the runtime checker.
+// Package lint finds dangerous Redis Cluster client settings in source code,
+// configuration and deployment values before they reach a cluster: the
+// static twin of the runtime checker.
 //
 //	res, err := lint.Run(lint.Config{Paths: []string{"."}})
-//	if err != nil { ... }
-//	lint.WriteText(os.Stdout, res)   // or WriteJSON, WriteSARIF
+//	var empty *lint.EmptyScanError
+//	if errors.As(err, &empty) { ... } // a build declares a client, no file was scanned
+//	lint.WriteText(os.Stdout, res)    // or WriteJSON, WriteSARIF
 //
-//	  tree ──walk──▶ build files ──detect──▶ projects (client, version)
-//	       │                                        │
-//	       └──────▶ source/config files ──rules─────┴──▶ findings (file:line)
+//	  tree ──walk (git ls-files or .gitignore)──▶ build files ──▶ modules: clients,
+//	   │                                                         versions, Spring Boot,
+//	   │                                                         Actuator, in-repo deps
+//	   └──▶ sources (comments blanked) ──▶ facts: constructions, options,  │
+//	        config files ──▶ settings       commands sent, beans         ──┴──▶ rules ──▶ findings
 //
-// The walk honours the .gitignore files of the root and of every directory
-// under it (simple glob lines, relative to their directory; no negations), skips vendor/,
-// node_modules/, .git/ and testdata/ unless given explicitly, and files with a
-// "Code generated … DO NOT EDIT." header. Rules are line- and regex-based: no
-// parsers, but each rule first checks that the file uses the client it is about.
+// Rules reason about defaults, not only written-out values: a client option the
+// code leaves unset is judged by the client version the build resolves (a
+// range is kept as a range). The analysis is regex and structure based, not a
+// compiler; docs/lint.md lists what it knows and what it misses.
 package lint
