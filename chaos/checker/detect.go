@@ -349,6 +349,10 @@ func (k *Checker) watch(rs *ruleState, r *redirect) {
 
 // --- topology-refresh-storm
 
+// startupDiscovery: topology reads this soon after a client's first
+// connection are its start-up discovery (ioredis reads from two nodes).
+const startupDiscovery = time.Second
+
 func (k *Checker) ruleTopology(c *clientState, ev *proxy.Event, done time.Time, failed bool) {
 	rs := &c.rs
 	if !topologyRead(ev) {
@@ -366,6 +370,9 @@ func (k *Checker) ruleTopology(c *clientState, ev *proxy.Event, done time.Time, 
 	}
 	if rs.coverage != nil {
 		rs.topoSince++
+	}
+	if ev.Time.Sub(c.firstSeen) < startupDiscovery {
+		return // the client discovering the cluster at start-up, not a refresh
 	}
 	if rs.refreshes == nil {
 		rs.refreshes = newCounter(k.th.RefreshWindow)

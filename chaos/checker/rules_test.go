@@ -248,6 +248,20 @@ func TestTopologyRefreshStorm(t *testing.T) {
 		}
 		s.want(RuleTopologyRefreshStorm, 1)
 	})
+	t.Run("start-up discovery, then a read per rebuild", func(t *testing.T) {
+		// ioredis reads the slots from two nodes as it starts, then the
+		// app rebuilds it every 2 s: five reads in 10 s after start-up.
+		s := newSim(t, nil)
+		r := s.conn(0, "ioredis", "5.9.2", "ioredis-cluster(refresher):app")
+		r.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+		s.advance(230 * time.Millisecond)
+		r.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+		for i := 0; i < 5; i++ {
+			s.advance(2100 * time.Millisecond)
+			r.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+		}
+		s.only()
+	})
 	t.Run("a few errors, a few reads", func(t *testing.T) {
 		// A client that stops after a few errors (a circuit breaker) and
 		// re-reads the topology with each: five reads in 10 s is no storm.
