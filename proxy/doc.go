@@ -73,7 +73,11 @@
 // The proxy knows nothing of faults: a Policy decides each command's Action
 // (Forward, Reply, Hang, Close, with an optional Delay or Route), SetDown
 // closes a node's port, ResetConns resets its clients, and Interrupt answers
-// blocked commands (BLPOP…) in the node's place.
+// blocked commands (BLPOP…) in the node's place. A Delay counts from when
+// the command was read, so a pipeline is delayed once, as by a slow network.
+// While a Hang holds a connection, its socket is watched without being read
+// (hold.go): the Observer learns of each command the client writes behind
+// the held one, and of a client that gives up and closes.
 //
 // # Testing
 //
