@@ -162,10 +162,17 @@ type load struct {
 	wg      sync.WaitGroup
 }
 
-func startLoad(t *testing.T, p *proxy.Server) *load { return startLoadAs(t, p, "") }
+func startLoad(t *testing.T, p *proxy.Server) *load { return startLoadWith(t, p, "", 1000) }
 
 // startLoadAs is startLoad with a client that names itself (CLIENT SETNAME).
 func startLoadAs(t *testing.T, p *proxy.Server, name string) *load {
+	return startLoadWith(t, p, name, 1000)
+}
+
+// startLoadWith is startLoad with a client named name (if not empty) and
+// pools of poolSize connections per node (0: go-redis's default, which
+// stops dialling a node that refused it and probes it once a second).
+func startLoadWith(t *testing.T, p *proxy.Server, name string, poolSize int) *load {
 	t.Helper()
 	keys := shardKeys(t, p)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{
@@ -178,7 +185,7 @@ func startLoadAs(t *testing.T, p *proxy.Server, name string) *load {
 		ClusterStateReloadInterval: 500 * time.Millisecond,
 		// A large pool keeps go-redis from switching to its 1 s dial-probe
 		// backoff, so the client sees the node again as soon as it answers.
-		PoolSize: 1000,
+		PoolSize: poolSize,
 	})
 	l := &load{classes: make([][]string, len(keys)), spans: make([][]span, len(keys)),
 		counts: make([]map[string]int, len(keys)), stop: make(chan struct{})}
@@ -197,6 +204,7 @@ func startLoadAs(t *testing.T, p *proxy.Server, name string) *load {
 				}
 				// go-redis retries a refused dial 5 times with backoff (~0.5 s)
 				// before it reports the error: give it the time to.
+				began := time.Now()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				err := cc.Set(ctx, k, "v", 0).Err()
 				if err == nil {
@@ -214,7 +222,9 @@ func startLoadAs(t *testing.T, p *proxy.Server, name string) *load {
 				}
 				now := time.Now()
 				if n := len(l.spans[i]); n == 0 || l.spans[i][n-1].class != c {
-					l.spans[i] = append(l.spans[i], span{class: c, first: now, last: now, n: 1})
+					// A class begins with the command that met it: a timeout
+					// lasts the whole wait.
+					l.spans[i] = append(l.spans[i], span{class: c, first: began, last: now, n: 1})
 				} else {
 					l.spans[i][n-1].last = now
 					l.spans[i][n-1].n++

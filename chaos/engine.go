@@ -143,7 +143,9 @@ type Engine struct {
 	nextRun    int
 	wake       chan struct{}
 
-	pol *Policy
+	pol      *Policy
+	failback *failback          // after Clear: the replaced masters' return
+	vcFrom   *topology.Topology // the real topology vc was built from
 
 	metrics *engineMetrics
 	wg      sync.WaitGroup
@@ -204,7 +206,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			e.StopRuns() // else wg.Wait below waits for every scenario's hold
-			e.Clear("shutdown")
+			e.clear("shutdown", false)
 			e.wg.Wait()
 			return nil
 		case <-e.clock.After(e.cfg.Tick):
@@ -274,6 +276,7 @@ func (e *Engine) Add(spec fault.Spec, source string) (*Fault, error) {
 	f.Expires = f.Starts.Add(spec.TTL.D())
 	e.faults[f.ID] = f
 	e.order = append(e.order, f.ID)
+	e.endFailbackLocked() // a new fault acts on the cluster as clients see it now
 	e.log.Info("fault added", "id", f.ID, "action", spec.Action, "target", spec.Target, "nodes", nodes,
 		"ttl", spec.TTL.D(), "delay", spec.Delay.D(), "source", source)
 	if spec.Delay == 0 {
@@ -358,8 +361,14 @@ func (e *Engine) Remove(id string) error {
 	return nil
 }
 
-// Clear ends every fault and returns the virtual cluster to the real topology.
-func (e *Engine) Clear(reason string) int {
+// Clear ends every fault and returns the virtual cluster to the real
+// topology: masters a failover replaced take their slots back as with a
+// manual failover, once they are back (see failback.go).
+func (e *Engine) Clear(reason string) int { return e.clear(reason, true) }
+
+// clear is Clear; without failback, the real topology is back at once (on
+// shutdown).
+func (e *Engine) clear(reason string, withFailback bool) int {
 	now := e.now()
 	e.mu.Lock()
 	n := 0
@@ -369,11 +378,20 @@ func (e *Engine) Clear(reason string) int {
 			n++
 		}
 	}
-	e.vc = nil // back to the real topology
-	if err := e.ensureVirtualLocked(); err == nil {
+	e.endFailbackLocked()
+	if withFailback {
+		e.failback = e.planFailbackLocked(now)
+	}
+	if e.failback != nil {
 		e.publishLocked(now)
+		e.kick()
 	} else {
-		e.pol.snap.Store(&snapshot{quiet: true})
+		e.vc = nil // back to the real topology
+		if err := e.ensureVirtualLocked(); err == nil {
+			e.publishLocked(now)
+		} else {
+			e.pol.snap.Store(&snapshot{quiet: true})
+		}
 	}
 	e.mu.Unlock()
 	if n > 0 {
@@ -406,6 +424,9 @@ func (e *Engine) step() {
 			}
 		}
 	}
+	if e.stepFailbackLocked(now) {
+		changed = true
+	}
 	if e.vc != nil && e.vc.advance(now, e.rnd) {
 		changed = true
 	}
@@ -430,19 +451,25 @@ func (e *Engine) activeLocked() map[string]int {
 	return n
 }
 
-// ensureVirtualLocked builds the virtual cluster from the real topology.
+// ensureVirtualLocked builds the virtual cluster from the real topology, and
+// builds it again when the real topology changed (after a real failover, say)
+// while the virtual cluster is no different from the real one: targets are
+// resolved from live roles.
 func (e *Engine) ensureVirtualLocked() error {
-	if e.vc != nil {
-		return nil
-	}
 	if e.cfg.Data == nil {
+		if e.vc != nil {
+			return nil
+		}
 		return ErrNotStarted
 	}
 	t := e.cfg.Data.Topology()
-	if t == nil {
+	switch {
+	case t == nil && e.vc == nil:
 		return ErrNotStarted
+	case t == nil, e.vc != nil && (t == e.vcFrom || e.vc.changed() || e.failback != nil):
+		return nil
 	}
-	e.vc = newVirtual(t, e.cfg.Data.Nodes(), e.cfg.Settings)
+	e.vc, e.vcFrom = newVirtual(t, e.cfg.Data.Nodes(), e.cfg.Settings), t
 	return nil
 }
 
@@ -581,6 +608,7 @@ func (e *Engine) publishLocked(now time.Time) {
 	snap := buildSnapshot(e.vc, active, e.cfg.Settings, e.seed, now)
 	snap.metrics = e.metrics
 	e.withPartitionLocked(snap, active, now)
+	e.withFailbackLocked(snap, now)
 	e.pol.snap.Store(snap)
 	if snap.virtual {
 		// Redis unblocks clients blocked on a slot that fails or moves.
@@ -592,10 +620,8 @@ func (e *Engine) publishLocked(now time.Time) {
 func (e *Engine) Topology() *VirtualView {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.vc == nil {
-		if err := e.ensureVirtualLocked(); err != nil {
-			return nil
-		}
+	if err := e.ensureVirtualLocked(); err != nil {
+		return nil
 	}
 	return e.vc.view(e.now())
 }

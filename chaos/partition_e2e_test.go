@@ -18,9 +18,11 @@ import (
 
 // sideLoads plays a partition scenario with a go-redis client on each side
 // (named "minority" and "majority"; the minority one is placed on the
-// cut-off side) and returns the run and each client's spans per shard.
-func sideLoads(t *testing.T, s *env, name, mode string, hold time.Duration) (*chaos.Run, map[string][][]span) {
+// cut-off side) and returns each client's spans per shard, and the shards
+// whose master was cut off.
+func sideLoads(t *testing.T, s *env, name, mode string, hold time.Duration) (map[int]bool, map[string][][]span) {
 	t.Helper()
+	masters := s.proxy.Topology().Masters() // as the partition starts: shard order, and what is cut off
 	loads := map[string]*load{"minority": startLoadAs(t, s.proxy, "minority"), "majority": startLoadAs(t, s.proxy, "majority")}
 	for _, l := range loads {
 		l.waitOK(t, 5)
@@ -45,22 +47,15 @@ func sideLoads(t *testing.T, s *env, name, mode string, hold time.Duration) (*ch
 		out[side] = l.spans
 		t.Logf("%s (%s) %s client: nodes %v; runs per shard %v", name, mode, side, r.Nodes, l.spans)
 	}
-	return r, out
-}
-
-// cutMasters returns the shards (by real topology at start) whose master a
-// partition's target holds.
-func cutMasters(t *testing.T, s *env, nodes []string) map[int]bool {
-	t.Helper()
-	out := map[int]bool{}
-	for i, m := range s.proxy.Topology().Masters() {
-		for _, n := range nodes {
+	hit := map[int]bool{}
+	for i, m := range masters {
+		for _, n := range r.Nodes {
 			if n == m.Addr {
-				out[i] = true
+				hit[i] = true
 			}
 		}
 	}
-	return out
+	return hit, out
 }
 
 // partitionWriter writes new keys in every master's slots (one goroutine per

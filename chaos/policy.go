@@ -42,6 +42,9 @@ type snapshot struct {
 	vc      *virtualCopy
 	metrics *engineMetrics
 	side    *sideView // a partition: what clients on the target's side see
+	// failingBack: a failback's write pause holds the writes to some nodes
+	// (nodeView.pause).
+	failingBack bool
 }
 
 // virtualCopy is what topology replies need of the virtual cluster.
@@ -51,9 +54,10 @@ type virtualCopy struct {
 
 type nodeView struct {
 	vnode
-	hang   *Fault   // the hang fault holding this node's commands, if any
-	cut    *Fault   // the partition that puts this node on the other side, if any
-	faults []*Fault // command faults on this node, in Redis's order of checks
+	hang   *Fault          // the hang fault holding this node's commands, if any
+	cut    *Fault          // the partition that puts this node on the other side, if any
+	pause  <-chan struct{} // a failback's write pause: writes wait until it is closed
+	faults []*Fault        // command faults on this node, in Redis's order of checks
 	index  *faultIndex
 }
 
@@ -160,6 +164,9 @@ func (p *Policy) Command(c *proxy.ConnInfo, cmd *proxy.Command) proxy.Action {
 		f.count.Add(1)
 		s.metrics.commands.WithLabelValues(f.Spec.Action).Inc()
 		return proxy.Action{Kind: proxy.Hang, Release: f.released, Fault: f.ID}
+	}
+	if nv.pause != nil && cmd.Info != nil && cmd.Info.Write {
+		return proxy.Action{Kind: proxy.Hang, Release: nv.pause}
 	}
 	var act proxy.Action
 	if s.virtual {

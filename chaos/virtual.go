@@ -38,6 +38,7 @@ type vnode struct {
 	// answers CLUSTERDOWN) until this time: Redis's CLUSTER_WRITABLE_DELAY.
 	rejoin    time.Time
 	rejoining bool
+	upAt      time.Time // when it came back after being down (zero if never down)
 }
 
 // writableDelay is CLUSTER_WRITABLE_DELAY of cluster.c: a master that starts
@@ -164,6 +165,9 @@ func (v *virtual) recover(addr string, now time.Time) {
 		return
 	}
 	crashed := n.down && !n.hang
+	if crashed {
+		n.upAt = now
+	}
 	n.down, n.hang, n.fail = false, false, false
 	if crashed && n.role == topology.RoleMaster && n.replacedBy < 0 {
 		n.rejoin, n.rejoining = now.Add(writableDelay), true
