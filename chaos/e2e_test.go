@@ -3,6 +3,7 @@ package chaos_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,6 +27,14 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The outage scenarios mostly wait on the virtual cluster's timers: play
+	// them all at once, unless -parallel says otherwise.
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "8")
+	}
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
