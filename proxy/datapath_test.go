@@ -369,6 +369,13 @@ var dataPathCases = []dataPathCase{
 		},
 		send: []string{"GET {k0}"},
 		then: func(h *harness, cl *client) { cl.closed() }},
+	{name: "node garbage after good replies: they arrive, then the close",
+		setup: func(h *harness) {
+			h.c.Node(0).Handle("GET", func(c *proxytest.Conn, _ []string) bool { c.Write("?garbage\r\n"); return true })
+		},
+		send: []string{"SET {k0} 1", "INCR {k0}", "GET {k0}"},
+		want: []string{"+OK", ":2"},
+		then: func(h *harness, cl *client) { cl.closed() }},
 	{name: "node crash closes its clients",
 		send: []string{"PING"}, want: []string{"+PONG"},
 		then: func(h *harness, cl *client) {
@@ -548,52 +555,4 @@ func largeReplyInTwoParts(release chan struct{}) proxytest.Handler {
 		c.Write(strings.Repeat("b", 100000) + "\r\n")
 		return true
 	}
-}
-
-// readUntilClosed reads everything until the connection closes.
-func readUntilClosed(t *testing.T, cl *client) string {
-	t.Helper()
-	cl.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	got := cl.buf
-	p := make([]byte, 64<<10)
-	for {
-		n, err := cl.c.Read(p)
-		got = append(got, p[:n]...)
-		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				t.Fatalf("the connection stayed open after %d bytes", len(got))
-			}
-			return string(got)
-		}
-	}
-}
-
-// connIDs returns the node connections the commands named name came on.
-func connIDs(n *proxytest.Node, name string) []int64 {
-	var ids []int64
-	for _, c := range n.Commands() {
-		if strings.EqualFold(c.Args[0], name) {
-			ids = append(ids, c.Conn)
-		}
-	}
-	return ids
-}
-
-// proxyState are the commands a sharing proxy sends on its own to put
-// connections in a client's state and learn the node's replies.
-var proxyState = map[string]bool{"HELLO": true, "CLIENT": true, "SELECT": true, "READWRITE": true, "READONLY": true, "AUTH": true, "COMMAND": true}
-
-// unblocked reports whether the node got a CLIENT UNBLOCK, waiting for it
-// a while (the proxy sends it on its own connection, after the reply).
-func unblocked(n *proxytest.Node) bool {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, c := range n.Commands() {
-			if len(c.Args) > 1 && strings.EqualFold(c.Args[0], "CLIENT") && strings.EqualFold(c.Args[1], "UNBLOCK") {
-				return true
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return false
 }

@@ -289,3 +289,51 @@ func (l *eventLog) commands() []proxy.Event {
 	}
 	return out
 }
+
+// readUntilClosed reads everything until the connection closes.
+func readUntilClosed(t *testing.T, cl *client) string {
+	t.Helper()
+	cl.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := cl.buf
+	p := make([]byte, 64<<10)
+	for {
+		n, err := cl.c.Read(p)
+		got = append(got, p[:n]...)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("the connection stayed open after %d bytes", len(got))
+			}
+			return string(got)
+		}
+	}
+}
+
+// connIDs returns the node connections the commands named name came on.
+func connIDs(n *proxytest.Node, name string) []int64 {
+	var ids []int64
+	for _, c := range n.Commands() {
+		if strings.EqualFold(c.Args[0], name) {
+			ids = append(ids, c.Conn)
+		}
+	}
+	return ids
+}
+
+// proxyState are the commands a sharing proxy sends on its own to put
+// connections in a client's state and learn the node's replies.
+var proxyState = map[string]bool{"HELLO": true, "CLIENT": true, "SELECT": true, "READWRITE": true, "READONLY": true, "AUTH": true, "COMMAND": true}
+
+// unblocked reports whether the node got a CLIENT UNBLOCK, waiting for it
+// a while (the proxy sends it on its own connection, after the reply).
+func unblocked(n *proxytest.Node) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, c := range n.Commands() {
+			if len(c.Args) > 1 && strings.EqualFold(c.Args[0], "CLIENT") && strings.EqualFold(c.Args[1], "UNBLOCK") {
+				return true
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}

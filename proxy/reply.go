@@ -99,7 +99,11 @@ func (r *replySide) relay() {
 			n, err := up.sc.Scan(up.buf[up.start:up.end])
 			if err != nil {
 				r.s.metrics.upstreamErrors.WithLabelValues(up.addr, "protocol").Inc()
-				r.flushBulk() // the replies before it were good
+				// The replies before it were good: the client gets them, then
+				// the close.
+				emit()
+				r.flushBulk()
+				r.w.Flush()
 				r.close("upstream protocol error: " + err.Error())
 				return
 			}
