@@ -214,14 +214,22 @@ var (
 	pomPluginRE    = pomBlockRE("plugin")
 	pomPropRE      = regexp.MustCompile(`<([A-Za-z0-9_.-]+)>\s*([^<]*?)\s*</[A-Za-z0-9_.-]+>`)
 	pomStripRE     = regexp.MustCompile(`(?s)<(parent|dependencies|dependencyManagement|build|profiles|reporting|properties|modules)>.*?</(parent|dependencies|dependencyManagement|build|profiles|reporting|properties|modules)>`)
-	pomTag         = func(block, tag string) string { return tagText(block, tag) }
 	propertyRefRE  = regexp.MustCompile(`\$\{([^}]+)\}`)
 	gradleVarRefRE = regexp.MustCompile(`\$\{?([A-Za-z_][\w.]*?)\}?(?:["'\s]|$)`)
 )
 
-func tagText(block, tag string) string {
-	re := regexp.MustCompile(`<` + tag + `>\s*([^<]*?)\s*</` + tag + `>`)
-	if g := re.FindStringSubmatch(block); g != nil {
+// pomTags are the element patterns pomTag reads.
+var pomTags = func() map[string]*regexp.Regexp {
+	m := map[string]*regexp.Regexp{}
+	for _, tag := range []string{"groupId", "artifactId", "version", "scope"} {
+		m[tag] = regexp.MustCompile(`<` + tag + `>\s*([^<]*?)\s*</` + tag + `>`)
+	}
+	return m
+}()
+
+// pomTag is the text of the first <tag> element in a block of a pom.
+func pomTag(block, tag string) string {
+	if g := pomTags[tag].FindStringSubmatch(block); g != nil {
 		return g[1]
 	}
 	return ""
@@ -723,7 +731,7 @@ func (s *scan) clientDecls(m *module, client string) []decl {
 		}
 		for _, u := range a.uses {
 			if strings.HasPrefix(u, "libs:") {
-				if coord := s.catalogLib(a, strings.TrimPrefix(u, "libs:")); coord != "" {
+				if coord := s.catalogLib(strings.TrimPrefix(u, "libs:")); coord != "" {
 					parts := strings.SplitN(coord, ":", 3)
 					if c := mavenClients[parts[0]+":"+parts[1]]; c == client {
 						out = append(out, decl{client: c, pkg: parts[0] + ":" + parts[1], spec: vspec{exact: parts[2]}, file: a.dir + "/libs.versions.toml"})
@@ -735,7 +743,8 @@ func (s *scan) clientDecls(m *module, client string) []decl {
 	return out
 }
 
-func (s *scan) catalogLib(m *module, alias string) string {
+// catalogLib is the "group:artifact:version" a version catalog gives an alias.
+func (s *scan) catalogLib(alias string) string {
 	for _, a := range s.allModules() {
 		if v, ok := a.props["catalog.lib."+alias]; ok {
 			return v

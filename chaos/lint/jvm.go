@@ -2,7 +2,6 @@ package lint
 
 import (
 	"bytes"
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -347,5 +346,3 @@ func (s *scan) relatedFiles(m *module, k kind) []*file {
 	}
 	return out
 }
-
-func (jf *jvmFile) String() string { return fmt.Sprint(jf.rel) }

@@ -208,9 +208,6 @@ func (s *source) lineAt(off int) int {
 // inString reports whether the code offset is inside a string literal.
 func (s *source) inString(off int) bool { return off < len(s.str) && s.str[off] }
 
-// has reports whether the code (comments excluded) contains sub.
-func (s *source) has(sub string) bool { return bytes.Contains(s.code, []byte(sub)) }
-
 // find returns the code offsets of every match of re outside strings.
 func (s *source) find(re *regexp.Regexp) [][]int {
 	var out [][]int
