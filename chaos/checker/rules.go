@@ -173,7 +173,7 @@ var catalogue = []Rule{
 		ID: RuleMovedIgnored, Severity: High,
 		Title:       "MOVED redirects are not followed",
 		Signature:   "a -MOVED reply, then no command for that slot (or the same command) to the MOVED target; or the same MOVED again from the same node",
-		Threshold:   "any: a MOVED not followed within Thresholds.MovedFollow (2s), or repeated before being followed (a command sent after the first MOVED reached the client), by a client that has never followed a redirect; a cluster client that leaves one MOVED unfollowed (its redirect limit ran out) is a possible finding, one severity lower",
+		Threshold:   "any: a MOVED not followed within Thresholds.MovedFollow (2s), or repeated before being followed (a command sent after the first MOVED reached the client), by a client that has never followed a redirect (a cluster client that gives up after its redirect limit, or re-reads the topology right after the MOVED, is not flagged)",
 		Explanation: "The client is not a cluster client, or has redirects switched off: every command for a slot its node does not own fails, so a resharding, a failover or simply a wrong seed makes the application fail.",
 		Correct:     "A cluster client resends the command to the node named in the MOVED reply (at once, without backoff) and refreshes its slot map.",
 		Remedy:      "Use the library's cluster client, not the single-node client, and keep redirects enabled.",
