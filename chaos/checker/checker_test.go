@@ -224,8 +224,8 @@ func TestCatalogue(t *testing.T) {
 			}
 		}
 	}
-	if len(ids) != 18 {
-		t.Fatalf("%d rules, want 18", len(ids))
+	if len(ids) != 19 {
+		t.Fatalf("%d rules, want 19", len(ids))
 	}
 }
 

@@ -22,6 +22,7 @@ const (
 	RuleSelectNonzero        = "select-nonzero"
 	RuleDangerousCommand     = "dangerous-command"
 	RuleReplyDesyncRisk      = "reply-desync-risk"
+	RuleWriteLost            = "acknowledged-write-lost"
 )
 
 // Client libraries with remedies, as Library names them.
@@ -473,6 +474,23 @@ var catalogue = []Rule{
 			LibLettuce:   "Do not set cancelCommandsOnReconnectFailure(true) (lettuce #1787: replies paired with the wrong requests; removed in later versions); upgrade.",
 			LibNodeRedis: "Let node-redis reconnect on socket errors; do not reuse a socket after a failed handshake.",
 			LibIORedis:   "Let ioredis reconnect on errors; do not reuse a connection after a failed handshake.",
+		},
+	},
+	{
+		ID: RuleWriteLost, Severity: High,
+		Title:       "Acknowledged writes were lost in a network partition",
+		Signature:   "writes that a master cut off from the majority of masters acknowledged during a partition, gone once it healed because a replica on the other side had taken the master's slots (real mode; a simulated partition reports them at risk: possible, one severity lower)",
+		Threshold:   "any",
+		Explanation: "A master on the minority side of a partition keeps accepting writes until node-timeout; meanwhile the majority promotes one of its replicas, which never received them. When the partition heals the old master becomes a replica of the new one and drops what it acknowledged. Redis Cluster does not promise that acknowledged writes survive a failover; the application had an OK for each of these writes.",
+		Correct:     "An application that cannot lose a write does not rely on its OK alone: it makes writes idempotent and replayable (a journal or outbox it can re-apply after a failover), or narrows the window with WAIT numreplicas on the same connection after the write, and knows the remaining window.",
+		Remedy:      "Treat an acknowledged write as not yet durable across a failover: keep what you cannot lose replayable, or confirm it with WAIT 1 <timeout> on the master's connection (and handle a 0 reply); accept or document the loss otherwise.",
+		Remedies: map[string]string{
+			LibGoRedis:   "WAIT must follow the write on the same connection: node, _ := cc.MasterForKey(ctx, key); node.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, key, v, 0); p.Do(ctx, \"WAIT\", 1, 100); return nil }) and check WAIT's count; or keep such writes replayable.",
+			LibRedisPy:   "Send the write and WAIT in one pipeline on the key's master: r = rc.get_redis_connection(rc.get_node_from_key(key)); p = r.pipeline(transaction=False); p.set(key, v); p.execute_command('WAIT', 1, 100); p.execute(); or keep such writes replayable.",
+			LibJedis:     "On the key's master connection (cluster.getConnectionFromSlot(JedisClusterCRC16.getSlot(key))), write then waitReplicas(1, 100) and check the count; or keep such writes replayable.",
+			LibLettuce:   "On the key's master connection (clusterConnection.getConnection(nodeId) for the slot's master), write then waitForReplication(1, 100) and check the count; or keep such writes replayable.",
+			LibNodeRedis: "On the key's master client (cluster.nodeClient(cluster.getSlotMaster(slot))), write then sendCommand(['WAIT', '1', '100']) and check the count; or keep such writes replayable.",
+			LibIORedis:   "Pipeline the write and WAIT (cluster.pipeline().set(key, v).call('WAIT', 1, 100).exec(): a pipeline goes to the key's master on one connection) and check the count; or keep such writes replayable.",
 		},
 	},
 }
