@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/redis-chaos/redis-chaos/chaos"
+	"github.com/redis-chaos/redis-chaos/chaos/checker"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
 	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/provision"
@@ -46,18 +47,25 @@ type env struct {
 	cluster *provision.Cluster
 	proxy   *proxy.Server
 	engine  *chaos.Engine
-	stop    func() // stops the engine (as on SIGTERM: every fault ends, real ones reverted)
+	checker *checker.Checker // nil unless started with one
+	stop    func()           // stops the engine (as on SIGTERM: every fault ends, real ones reverted)
 }
 
 const testNodeTimeout = time.Second
 
 func startStack(t *testing.T, realMode bool, seed uint64) *env {
 	t.Helper()
+	return startStackWith(t, realMode, seed, nil)
+}
+
+// startStackWith is startStack with a checker (when ck is not nil).
+func startStackWith(t *testing.T, realMode bool, seed uint64, ck *checker.Config) *env {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a real cluster")
 	}
 	c := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: testNodeTimeout})
-	cfg := stack.Config{Proxy: testenv.ProxyConfig(c.Addrs()), Engine: chaos.Config{Seed: seed}}
+	cfg := stack.Config{Proxy: testenv.ProxyConfig(c.Addrs()), Engine: chaos.Config{Seed: seed}, Checker: ck}
 	if realMode {
 		cfg.Engine.Real = stack.RealCluster(c)
 	}
@@ -70,7 +78,7 @@ func startStack(t *testing.T, realMode bool, seed uint64) *env {
 	}
 	stop := sync.OnceFunc(func() { s.Close() })
 	t.Cleanup(stop)
-	return &env{cluster: c, proxy: s.Proxy, engine: s.Engine, stop: stop}
+	return &env{cluster: c, proxy: s.Proxy, engine: s.Engine, checker: s.Checker, stop: stop}
 }
 
 // startOn starts the stack and closes it when the test ends.

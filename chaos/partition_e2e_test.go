@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redis-chaos/redis-chaos/chaos"
+	"github.com/redis-chaos/redis-chaos/chaos/checker"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
 	"github.com/redis-chaos/redis-chaos/provision"
 	"github.com/redis-chaos/redis-chaos/test/testenv"
@@ -155,9 +156,10 @@ func shardOfNode(st provision.Status, addr string) int {
 // TestPartitionLostWrites isolates a master in real mode with a client on its
 // side writing new keys: after the heal, the writes the engine reports lost
 // are exactly the acknowledged keys a direct read of the cluster no longer
-// finds, and the cluster is healthy with its provisioned shape.
+// finds, the checker has them as findings of that client, and the cluster is
+// healthy with its provisioned shape.
 func TestPartitionLostWrites(t *testing.T) {
-	s := startStack(t, true, 1)
+	s := startStackWith(t, true, 1, &checker.Config{})
 	w := startPartitionWriter(t, s)
 	testenv.Eventually(t, 10*time.Second, func() error {
 		w.mu.Lock()
@@ -230,6 +232,18 @@ func TestPartitionLostWrites(t *testing.T) {
 			t.Errorf("lost write %+v", lw)
 			break
 		}
+	}
+	findings := 0
+	for _, x := range s.checker.Findings() {
+		if x.Rule == checker.RuleWriteLost {
+			findings += x.Count
+			if x.Client.Name != "minority" || x.Severity != checker.High || x.Possible {
+				t.Errorf("finding %s by %s (%s, possible %v)", x.Rule, x.Client, x.Severity, x.Possible)
+			}
+		}
+	}
+	if findings != missing {
+		t.Errorf("the checker counts %d lost writes, a direct read shows %d", findings, missing)
 	}
 	assertProvisionedShape(t, s.cluster)
 }

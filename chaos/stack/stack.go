@@ -151,6 +151,9 @@ func start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	ec := cfg.Engine
 	ec.Data, ec.Policy, ec.Settings = p, policy, st
+	if s.Checker != nil {
+		ec.Healed = s.lostWrites(cfg.Engine.Healed)
+	}
 	ec.Logger = or(ec.Logger, cfg.Logger)
 	ec.Registerer = orReg(ec.Registerer, reg)
 	s.Proxy, s.Engine = p, chaos.New(ec)
@@ -183,6 +186,29 @@ func start(ctx context.Context, cfg Config) (*Stack, error) {
 }
 
 func (s *Stack) serveMetrics(ln net.Listener) { s.metricsServed <- s.metricsServer.Serve(ln) }
+
+// lostWrites returns the engine's Healed hook: the writes a partition lost
+// (or put at risk) become the checker's findings, then next is called.
+func (s *Stack) lostWrites(next func(*chaos.Fault)) func(*chaos.Fault) {
+	return func(f *chaos.Fault) {
+		if w := f.Writes; w != nil && len(w.Lost) > 0 {
+			lost := make([]checker.LostWrite, 0, len(w.Lost))
+			for _, x := range w.Lost {
+				port, _ := s.Proxy.Announced(x.Node)
+				ip, _, err := net.SplitHostPort(x.Client.Addr)
+				if err != nil {
+					ip = x.Client.Addr
+				}
+				lost = append(lost, checker.LostWrite{Time: x.Time, Command: x.Command, Key: x.Key, Node: x.Node, Port: port,
+					Conn: x.Client.Conn, Client: checker.ClientID{Addr: ip, LibName: x.Client.LibName, LibVer: x.Client.LibVer, Name: x.Client.Name}})
+			}
+			s.Checker.AddLostWrites(lost, w.AtRisk)
+		}
+		if next != nil {
+			next(f)
+		}
+	}
+}
 
 func (s *Stack) runEngine(ctx context.Context) {
 	defer close(s.engineDone)
