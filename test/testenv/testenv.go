@@ -20,11 +20,14 @@ import (
 )
 
 // FreeBasePort returns a base port such that base..base+n-1 and their cluster
-// bus ports (+10000) are all free right now.
+// bus ports (+10000) are all free right now. All of them lie below Linux's
+// ephemeral port range (32768 and up by default), from which the tests' own
+// outgoing connections take their local ports: a port found free there can be
+// taken by a connection before the node or listener binds it.
 func FreeBasePort(tb testing.TB, n int) int {
 	tb.Helper()
 	for try := 0; try < 200; try++ {
-		base := 20000 + rand.IntN(25000)
+		base := 10000 + rand.IntN(32768-10000-10000-n)
 		ok := true
 		for i := 0; i < n && ok; i++ {
 			for _, p := range []int{base + i, base + i + 10000} {
