@@ -34,14 +34,7 @@ var ciCells = []string{
 // and the apps' ground truth at the time this list was written, with why.
 // The checker's rules are being fixed: remove an entry when it holds.
 var knownDisagreements = map[string]string{
-	"go-redis/good/hang reconnect-storm":          "missed: the app redials the hung master about 8 times a second (each connection accepted, its HELLO held, closed by the 500 ms read timeout)",
-	"go-redis/good/hang no-command-timeout":       "reported (high) on and off: the app's longest wait is 0.5 s, but the proxy does not read a hung connection and so does not see the app close it",
-	"go-redis/incr-retry/hang reconnect-storm":    "missed: the app redials the hung master about 12 times a second",
-	"go-redis/incr-retry/hang no-command-timeout": "reported (high) on and off: as go-redis/good/hang",
-	"rueidis/good/hang no-command-timeout":        "reported (high): rueidis's longest wait is under 1 s (ConnWriteTimeout 1 s)",
-	"rueidis/good/hang moved-ignored":             "reported (high) on and off: rueidis got no MOVED it did not follow",
-	"rueidis/good/hang health-check-fanout":       "reported on and off: rueidis's keepalive PING on idle connections is no health check",
-	"rueidis/good/hang topology-refresh-storm":    "varies between runs: rueidis re-reads the topology after each timeout, sometimes more than 5 times in 10 s",
+	"rueidis/good/hang topology-refresh-storm": "varies between runs: rueidis re-reads the topology after each timeout, sometimes more than 5 times in 10 s",
 }
 
 // TestMatrixCI plays a few key cells of the matrix against a real cluster
