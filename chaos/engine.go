@@ -147,8 +147,9 @@ type Engine struct {
 	failback *failback          // after Clear: the replaced masters' return
 	vcFrom   *topology.Topology // the real topology vc was built from
 
-	metrics *engineMetrics
-	wg      sync.WaitGroup
+	metrics  *engineMetrics
+	wg       sync.WaitGroup
+	settling sync.WaitGroup // real-mode reverts and Healed calls in flight
 }
 
 // New returns an engine; Run drives its timers.
@@ -332,6 +333,23 @@ func (e *Engine) Get(id string) (*Fault, error) {
 		return nil, ErrFaultNotFound
 	}
 	return f.view(), nil
+}
+
+// Settle waits until the real-mode faults that ended are reverted (a
+// partition healed and its lost writes accounted for, Config.Healed called),
+// or ctx ends.
+func (e *Engine) Settle(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		e.settling.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Ended returns a fault that has ended, as it ended (with what a partition
@@ -562,8 +580,10 @@ func (e *Engine) endLocked(f *Fault, state string, now time.Time) {
 		if f.revert != nil {
 			rev := f.revert
 			e.wg.Add(1)
+			e.settling.Add(1)
 			go func() {
 				defer e.wg.Done()
+				defer e.settling.Done()
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
 				if err := rev(ctx); err != nil {
@@ -678,8 +698,10 @@ func (e *Engine) partitionOutcomeLocked(f *Fault, w *WriteLoss) {
 			v = ev
 		}
 		e.wg.Add(1)
+		e.settling.Add(1)
 		go func() {
 			defer e.wg.Done()
+			defer e.settling.Done()
 			e.cfg.Healed(v)
 		}()
 	}

@@ -148,7 +148,7 @@ pre { white-space: pre-wrap; margin: 6px 0 0; font-size: 12px; background: #f6f8
 <h2>Scenarios</h2>
 <table>
 <tr><th>scenario</th><th>window</th><th>faults</th><th>phases</th><th>a safe client</th></tr>
-{{range .R.Scenarios}}<tr><td class="rule">{{.Name}}{{if not .Complete}} <span class="fail">({{.Status}})</span>{{end}}{{with .Detail}}<div class="muted">{{proxyNames . $.R}}</div>{{end}}{{with .Reason}}<div class="muted">{{.}}</div>{{end}}</td>
+{{range .R.Scenarios}}<tr><td class="rule">{{.Name}}{{if not .Complete}} <span class="fail">({{.Status}})</span>{{end}}{{with .Detail}}<div class="muted">{{proxyNames . $.R}}</div>{{end}}{{with .Reason}}<div class="muted">{{.}}</div>{{end}}{{with .Writes}}<div class="{{if .AtRisk}}muted{{else}}fail{{end}}">{{.String}}</div>{{end}}</td>
 <td class="mono">{{offset .Start $.R}} – {{offset .End $.R}}</td>
 <td class="mono">{{faults . $.R}}</td>
 <td>{{range $i, $p := .Phases}}{{if $i}}, {{end}}{{$p.Name}} {{offset $p.Start $.R}}{{end}}</td>

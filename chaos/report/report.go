@@ -99,6 +99,38 @@ type Scenario struct {
 	// ended), StatusNotPlayed when it never started; Reason says why.
 	Status string `json:"status,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Writes is what a network partition of the scenario did to the writes
+	// acknowledged during it; nil when it had none.
+	Writes *Writes `json:"writes,omitempty"`
+}
+
+// Writes is what a network partition did to the writes clients sent through
+// the proxy while it lasted.
+type Writes struct {
+	// Acknowledged counts the writes acknowledged by the masters cut off
+	// from the majority of the masters.
+	Acknowledged int `json:"acknowledged"`
+	// Lost counts those gone after the heal (real mode), or, with AtRisk,
+	// those a real cluster would have lost (simulate mode).
+	Lost   int  `json:"lost"`
+	AtRisk bool `json:"at_risk,omitempty"`
+	// Demoted are the masters (real addresses) that lost their slots.
+	Demoted []string `json:"demoted,omitempty"`
+	// List holds the lost writes (at most MaxListedWrites).
+	List []checker.LostWrite `json:"list,omitempty"`
+}
+
+// MaxListedWrites bounds Writes.List.
+const MaxListedWrites = 1000
+
+// String is one line: "149 acknowledged writes lost (of 149 acknowledged by
+// the cut-off masters)".
+func (w *Writes) String() string {
+	what := "lost"
+	if w.AtRisk {
+		what = "at risk (a real cluster loses them)"
+	}
+	return fmt.Sprintf("%d acknowledged writes %s, of %d acknowledged by the cut-off masters", w.Lost, what, w.Acknowledged)
 }
 
 // Scenario statuses.

@@ -192,22 +192,28 @@ func (s *Stack) serveMetrics(ln net.Listener) { s.metricsServed <- s.metricsServ
 func (s *Stack) lostWrites(next func(*chaos.Fault)) func(*chaos.Fault) {
 	return func(f *chaos.Fault) {
 		if w := f.Writes; w != nil && len(w.Lost) > 0 {
-			lost := make([]checker.LostWrite, 0, len(w.Lost))
-			for _, x := range w.Lost {
-				port, _ := s.Proxy.Announced(x.Node)
-				ip, _, err := net.SplitHostPort(x.Client.Addr)
-				if err != nil {
-					ip = x.Client.Addr
-				}
-				lost = append(lost, checker.LostWrite{Time: x.Time, Command: x.Command, Key: x.Key, Node: x.Node, Port: port,
-					Conn: x.Client.Conn, Client: checker.ClientID{Addr: ip, LibName: x.Client.LibName, LibVer: x.Client.LibVer, Name: x.Client.Name}})
-			}
-			s.Checker.AddLostWrites(lost, w.AtRisk)
+			s.Checker.AddLostWrites(LostWrites(s.Proxy, w.Lost), w.AtRisk)
 		}
 		if next != nil {
 			next(f)
 		}
 	}
+}
+
+// LostWrites turns the writes a partition lost, as the engine reports them,
+// into the checker's form (with the proxy address of each node).
+func LostWrites(p *proxy.Server, lost []chaos.LostWrite) []checker.LostWrite {
+	out := make([]checker.LostWrite, 0, len(lost))
+	for _, x := range lost {
+		port, _ := p.Announced(x.Node)
+		ip, _, err := net.SplitHostPort(x.Client.Addr)
+		if err != nil {
+			ip = x.Client.Addr
+		}
+		out = append(out, checker.LostWrite{Time: x.Time, Command: x.Command, Key: x.Key, Node: x.Node, Port: port,
+			Conn: x.Client.Conn, Client: checker.ClientID{Addr: ip, LibName: x.Client.LibName, LibVer: x.Client.LibVer, Name: x.Client.Name}})
+	}
+	return out
 }
 
 func (s *Stack) runEngine(ctx context.Context) {

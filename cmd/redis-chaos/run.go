@@ -22,6 +22,7 @@ import (
 	"github.com/redis-chaos/redis-chaos/chaos/report"
 	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/provision"
+	"github.com/redis-chaos/redis-chaos/proxy"
 )
 
 // Exit codes of redis-chaos run (documented in the README; CI scripts rely on them).
@@ -286,7 +287,7 @@ func runRun(cmd *cobra.Command, v *viper.Viper, args []string) error {
 	go func() { exited <- c.Wait() }()
 
 	// The player: scenarios or the plan, while the command runs.
-	pl := &player{eng: rt.Engine, o: o, log: log}
+	pl := &player{eng: rt.Engine, proxy: rt.Proxy, o: o, log: log}
 	playCtx, stopPlay := context.WithCancel(context.Background())
 	playDone := make(chan struct{})
 	go func() { defer close(playDone); pl.play(playCtx) }()
@@ -318,6 +319,13 @@ loop:
 	<-playDone
 	rt.Engine.StopRuns()
 	rt.Engine.Clear("run ended")
+	// Real faults are reverted in the background: a partition heals, then
+	// its lost writes are known (and become findings) before the report.
+	sctx, cancelSettle := context.WithTimeout(context.Background(), 2*time.Minute)
+	if err := rt.Engine.Settle(sctx); err != nil {
+		log.Warn("real faults still being reverted; the report may miss what they lost", "err", err)
+	}
+	cancelSettle()
 
 	code := exitCode(waitErr)
 	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -491,6 +499,11 @@ func describeExit(err error) string {
 }
 
 func summarize(w io.Writer, r *report.Report, failOn checker.Severity) {
+	for _, sc := range r.Scenarios {
+		if sc.Writes != nil {
+			fmt.Fprintf(w, "redis-chaos: %s: %s\n", sc.Name, sc.Writes)
+		}
+	}
 	if len(r.Findings) == 0 {
 		fmt.Fprintln(w, "redis-chaos: no findings")
 		return
@@ -526,9 +539,10 @@ func fileIsTerminal(f *os.File) bool {
 
 // player plays the scenarios or the plan and remembers the runs.
 type player struct {
-	eng *chaos.Engine
-	o   *runOptions
-	log *slog.Logger
+	eng   *chaos.Engine
+	proxy *proxy.Server // for the proxy addresses of nodes in the report
+	o     *runOptions
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	current string // what is playing, for the progress line
@@ -772,6 +786,21 @@ func (p *player) toScenario(r *chaos.Run, end time.Time) report.Scenario {
 	}
 	if !strings.HasPrefix(r.Scenario, "plan:") {
 		sc.Faults = windows(r.Faults, r, end)
+	}
+	for _, f := range r.Faults {
+		if w := f.Writes; w != nil {
+			if sc.Writes == nil {
+				sc.Writes = &report.Writes{AtRisk: w.AtRisk}
+			}
+			sc.Writes.Acknowledged += w.Acknowledged
+			sc.Writes.Lost += w.Count()
+			sc.Writes.Demoted = append(sc.Writes.Demoted, w.Demoted...)
+			for _, lw := range stack.LostWrites(p.proxy, w.Lost) {
+				if len(sc.Writes.List) < report.MaxListedWrites {
+					sc.Writes.List = append(sc.Writes.List, lw)
+				}
+			}
+		}
 	}
 	return sc
 }
