@@ -45,7 +45,7 @@ type CellResult struct {
 	Recovery  Recovery               `json:"recovery"`
 	Expected  map[string]Expectation `json:"expected"`
 	Findings  []Found                `json:"findings"`
-	Verdicts  map[string]string      `json:"verdicts"` // rule → tp, fp, fn (true negatives left out)
+	Verdicts  map[string]string      `json:"verdicts"` // rule → tp, fp, fn, undecided (true negatives left out)
 	RunExit   int                    `json:"run_exit"`
 	Error     string                 `json:"error,omitempty"`
 	Seconds   float64                `json:"seconds"`
@@ -68,6 +68,7 @@ type Recovery struct {
 	Recovered    bool           `json:"recovered"`     // the app's last 2 s were free of errors
 	ErrorsBefore int            `json:"errors_before"` // failed operations before the fault
 	MaxWaitMS    int64          `json:"max_wait_ms"`   // the longest operation
+	Resends      int            `json:"resends"`       // data commands sent again, identical (retries by the library or the app)
 	NotRecovered string         `json:"not_recovered,omitempty"`
 }
 
@@ -415,6 +416,7 @@ func judge(r *CellResult, dir string, recoverFor time.Duration) error {
 	w := Organise(evs)
 	env := Env{Window: rep.window(r.Cell, recoverFor), ReplicaPorts: rep.replicaPorts(), Dups: r.Dups, IncrKeys: r.IncrKeys}
 	r.Recovery = recovery(w, &sum, env.Window)
+	r.Recovery.Resends = Resends(w)
 	r.Expected = Derive(&sum, w, env)
 	found := map[string]bool{}
 	for _, f := range r.Findings {
@@ -422,6 +424,8 @@ func judge(r *CellResult, dir string, recoverFor time.Duration) error {
 	}
 	for rule, e := range r.Expected {
 		switch {
+		case e.Undecided:
+			r.Verdicts[rule] = "undecided"
 		case e.Expected && found[rule]:
 			r.Verdicts[rule] = "tp"
 		case e.Expected:
@@ -640,6 +644,7 @@ type Score struct {
 	FP        int     `json:"fp"`
 	FN        int     `json:"fn"`
 	TN        int     `json:"tn"`
+	Undecided int     `json:"undecided"` // cells the rule's definition does not settle (not scored)
 	Precision float64 `json:"precision"` // -1: no finding
 	Recall    float64 `json:"recall"`    // -1: never expected
 }
@@ -676,6 +681,9 @@ func Scores(cells []CellResult) []Score {
 			case "fn":
 				s.FN++
 				all.FN++
+			case "undecided":
+				s.Undecided++
+				all.Undecided++
 			default:
 				s.TN++
 				all.TN++

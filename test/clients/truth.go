@@ -223,8 +223,9 @@ func (c *Command) errLine() string {
 
 // Expectation is whether a rule should fire in a cell, and why.
 type Expectation struct {
-	Expected bool   `json:"expected"`
-	Why      string `json:"why"`
+	Expected  bool   `json:"expected"`
+	Undecided bool   `json:"undecided,omitempty"` // the definition does not settle it: not scored
+	Why       string `json:"why"`
 }
 
 // Rules the matrix judges (the checker's catalogue).
@@ -244,10 +245,23 @@ func Derive(s *Summary, w *Wire, env Env) map[string]Expectation {
 	set := func(rule string, ok bool, why string, args ...any) {
 		out[rule] = Expectation{Expected: ok, Why: fmt.Sprintf(why, args...)}
 	}
-	unfollowed, followed := movedFollow(w)
-	set("moved-ignored", unfollowed > 0 && followed == 0,
-		"%d MOVED replies not followed within 2 s, %d followed; the library returned %d MOVED errors to the app",
-		unfollowed, followed, s.Errors["moved"])
+	// undecided marks a cell the rule's definition does not settle: it is
+	// listed, not scored.
+	undecided := func(rule, why string) {
+		e := out[rule]
+		e.Undecided, e.Why = true, e.Why+" ("+why+": not judged)"
+		out[rule] = e
+	}
+	ignored, followed := movedFollow(w)
+	quick := 0 // operations that failed with MOVED within 1 s of their start
+	for _, e := range w.App {
+		if e.K == "op" && e.E == "moved" && e.D < sec {
+			quick++
+		}
+	}
+	set("moved-ignored", ignored > 0 && quick > 0,
+		"%d MOVED replies to a first attempt neither followed nor resent within 2 s, %d MOVED followed; %d operations failed with MOVED within 1 s of their start",
+		ignored, followed, quick)
 
 	n, why := staleMoved(w)
 	set("stale-slot-map", n > 0, "%s", why)
@@ -256,12 +270,18 @@ func Derive(s *Summary, w *Wire, env Env) map[string]Expectation {
 	set("ask-updates-map", u > 0, "%d later commands for an ASKed slot sent straight to the ASK target", u)
 	ok, why := refreshStorm(w, env)
 	set("topology-refresh-storm", ok, "%s", why)
-	ok, why = reconnectStorm(w)
-	set("reconnect-storm", ok, "%s", why)
+	rate, row, why := reconnectStorm(w)
+	set("reconnect-storm", rate || row, "%s", why)
+	if row && !rate {
+		undecided("reconnect-storm", "only 5 failures in a row at short gaps, from several workers interleaved")
+	}
 	ok, why = noBackoff(w)
 	set("no-backoff-retry", ok, "%s", why)
-	n, why = noTimeout(w, s)
-	set("no-command-timeout", n > 0, "%s", why)
+	wait, why := noTimeout(w, s)
+	set("no-command-timeout", wait >= 10*time.Second, "%s", why)
+	if wait >= 9500*time.Millisecond && wait < 10500*time.Millisecond {
+		undecided("no-command-timeout", "within 0.5 s of the 10 s threshold")
+	}
 	r := unsafeResends(w)
 	set("unsafe-retry", env.Dups > 0 || r > 0, "%d of %d INCR keys read back above 1; %d non-idempotent commands resent after an unknown outcome", env.Dups, env.IncrKeys, r)
 	ok, why = fanout(w, env)
@@ -317,18 +337,40 @@ func movedOf(errLine, kind string) (slot int, port int, ok bool) {
 }
 
 // movedFollow counts the MOVED replies the app followed (a command for the
-// slot, or the same command, sent to the named node within 2 s) and those
-// it did not.
-func movedFollow(w *Wire) (unfollowed, followed int) {
+// slot, or the same command, sent to the named node within 2 s), and those
+// it ignored: not followed nor resent anywhere within 2 s, though the MOVED
+// answered the command's first attempt within 1 s. (A client that gives up
+// after its redirect limit, reads a MOVED only after abandoning a command
+// held by a hung node, or resends the command elsewhere, handles
+// redirects; so does one whose deadline had passed when the MOVED came,
+// which Derive tells from the operation's length.)
+func movedFollow(w *Wire) (ignored, followed int) {
 	f := followedMoved(w)
-	for _, ok := range f {
-		if ok {
+	sends := map[string][]int64{} // identity → send times, in order
+	for _, c := range w.Cmds {
+		sends[c.identity()] = append(sends[c.identity()], c.T)
+	}
+	resent := func(c *Command) bool {
+		ts := sends[c.identity()]
+		i := sort.Search(len(ts), func(i int) bool { return ts[i] > c.Reply.T })
+		return i < len(ts) && ts[i] <= c.Reply.T+2*sec
+	}
+	seen := map[string]int64{} // identity → first send
+	for _, c := range w.Cmds {
+		id := c.identity()
+		if _, ok := seen[id]; !ok {
+			seen[id] = c.T
+		}
+		ok, moved := f[c]
+		switch {
+		case !moved:
+		case ok:
 			followed++
-		} else {
-			unfollowed++
+		case seen[id] == c.T && c.Reply.T-c.T <= sec && !resent(c):
+			ignored++
 		}
 	}
-	return unfollowed, followed
+	return ignored, followed
 }
 
 // followedMoved tells, for each command answered MOVED, whether the app
@@ -506,7 +548,7 @@ func maxInWindow(ts []int64, win int64) int {
 // (the TCP connection accepted, then closed) at more than 5/s over 5 s, or
 // 5 in a row at gaps under 500 ms that do not grow (the last at most twice
 // the first). Refused dials are counted apart: the proxy cannot see them.
-func reconnectStorm(w *Wire) (bool, string) {
+func reconnectStorm(w *Wire) (rate, row bool, why string) {
 	fails := map[int][]int64{}
 	for _, c := range w.Order {
 		if c.Close != 0 && (c.FirstRepl == 0 || c.FirstRepl > c.Close) {
@@ -524,7 +566,7 @@ func reconnectStorm(w *Wire) (bool, string) {
 			refused++
 		}
 	}
-	storm, most, port := false, 0, 0
+	most, port := 0, 0
 	for p, ts := range fails {
 		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
 		m := maxInWindow(ts, 5*sec)
@@ -532,9 +574,9 @@ func reconnectStorm(w *Wire) (bool, string) {
 			most, port = m, p
 		}
 		if m > 25 {
-			storm = true
+			rate = true
 		}
-		for i := 0; i+4 < len(ts) && !storm; i++ {
+		for i := 0; i+4 < len(ts) && !row; i++ {
 			first, last, okGaps := ts[i+1]-ts[i], ts[i+4]-ts[i+3], true
 			for k := i; k < i+4; k++ {
 				if ts[k+1]-ts[k] >= 500*ms {
@@ -542,11 +584,11 @@ func reconnectStorm(w *Wire) (bool, string) {
 				}
 			}
 			if okGaps && last <= 2*max(first, ms) {
-				storm = true
+				row = true
 			}
 		}
 	}
-	return storm, fmt.Sprintf("at most %d failed connections in 5 s to one node (port %d); %d refused dials (not visible to a proxy)", most, port, refused)
+	return rate, row, fmt.Sprintf("at most %d failed connections in 5 s to one node (port %d); %d refused dials (not visible to a proxy)", most, port, refused)
 }
 
 // noBackoff: the identical command resent under 10 ms after CLUSTERDOWN,
@@ -581,57 +623,36 @@ var blocking = map[string]bool{"BLPOP": true, "BRPOP": true, "BLMOVE": true, "BR
 	"BZPOPMAX": true, "BLMPOP": true, "BZMPOP": true, "XREAD": true, "XREADGROUP": true, "WAIT": true, "WAITAOF": true,
 	"SUBSCRIBE": true, "PSUBSCRIBE": true, "SSUBSCRIBE": true, "MONITOR": true}
 
-// noTimeout: a command left without a reply for 10 s while the app
-// neither closed its connection nor sent anything (a command, a new
-// connection) to that node; or a reply that took 10 s after which the app
-// kept using the connection.
-func noTimeout(w *Wire, s *Summary) (int, string) {
-	const limit = 10 * sec
-	byPort := map[int][]int64{} // activity toward a node: commands sent, connections opened
-	for _, c := range w.Cmds {
-		byPort[c.Port] = append(byPort[c.Port], c.T)
-	}
-	for _, c := range w.Order {
-		byPort[c.Port] = append(byPort[c.Port], c.Open)
-	}
-	for _, ts := range byPort {
-		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
-	}
-	activity := func(port int, a, b int64) bool {
-		ts := byPort[port]
-		i := sort.Search(len(ts), func(i int) bool { return ts[i] > a })
-		return i < len(ts) && ts[i] <= b
-	}
-	waited, longest := 0, int64(0)
+// noTimeout: the app waited 10 s or more on one command. Both must hold:
+// a command left without a reply for 10 s on a connection the app kept
+// open for those 10 s (the wire), and an operation of the app that lasted
+// 10 s (a library that gives up on a command after its own timeout, even
+// keeping the connection, has a timeout). It returns the shorter of the
+// two longest waits.
+func noTimeout(w *Wire, s *Summary) (time.Duration, string) {
+	var wire int64
 	for _, c := range w.Cmds {
 		if blocking[strings.ToUpper(c.Args[0])] {
 			continue
 		}
-		conn := w.Conns[c.Conn]
+		end := s.EndUS
 		if c.Reply != nil {
-			d := c.Reply.T - c.T
-			longest = max(longest, d)
-			if d >= limit && c.Index+1 < len(conn.Cmds) && conn.Cmds[c.Index+1].T > c.Reply.T {
-				waited++
-			}
-			continue
+			end = min(end, c.Reply.T)
 		}
-		end := c.T + limit
-		if end > s.EndUS {
-			if conn.Close == 0 || conn.Close > s.EndUS {
-				longest = max(longest, s.EndUS-c.T)
-			}
-			continue
+		if conn := w.Conns[c.Conn]; conn.Close != 0 {
+			end = min(end, conn.Close)
 		}
-		if conn.Close != 0 && conn.Close <= end {
-			continue
-		}
-		longest = max(longest, end-c.T)
-		if !activity(c.Port, c.T, end) {
-			waited++
+		wire = max(wire, end-c.T)
+	}
+	var op int64
+	for _, e := range w.App {
+		if e.K == "op" {
+			op = max(op, e.D)
 		}
 	}
-	return waited, fmt.Sprintf("%d commands waited 10 s for a reply with nothing else sent to the node; longest wait %.1f s", waited, float64(longest)/float64(sec))
+	d := time.Duration(min(wire, op)) * time.Microsecond
+	return d, fmt.Sprintf("longest wait for a reply on an open connection %.1f s; longest operation %.1f s",
+		float64(wire)/float64(sec), float64(op)/float64(sec))
 }
 
 var nonIdempotent = map[string]bool{"INCR": true, "INCRBY": true, "INCRBYFLOAT": true, "DECR": true, "DECRBY": true,
@@ -886,6 +907,25 @@ func desync(w *Wire) (late, shared int) {
 		}
 	}
 	return late, shared
+}
+
+// Resends counts the data commands the app sent again, identical (every
+// operation uses fresh keys and values, so a repeat is a retry, by the
+// library or by the app).
+func Resends(w *Wire) int {
+	seen := map[string]bool{}
+	n := 0
+	for _, c := range w.Cmds {
+		if _, ok := c.Key(); !ok {
+			continue
+		}
+		id := c.identity()
+		if seen[id] {
+			n++
+		}
+		seen[id] = true
+	}
+	return n
 }
 
 // Slot is a key's cluster hash slot (CRC16/XMODEM of the key or its hash

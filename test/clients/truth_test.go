@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -74,24 +75,38 @@ func TestDeriveUnsafeRetry(t *testing.T) {
 }
 
 func TestDeriveNoCommandTimeout(t *testing.T) {
-	var l logb
+	op := func(l *logb, endMS, dMS int64) {
+		f := false
+		l.evs = append(l.evs, Event{T: l.at(endMS), K: "op", D: dMS * 1000, OK: &f, E: "stuck"})
+	}
+	var l logb // stuck until the end of the run, 20 s
 	l.open(0, 1, 7001)
 	l.cmd(10, 1, "GET", "k")
+	op(&l, 20000, 19990)
 	expect(t, l.derive(t, Env{}, 20000), "no-command-timeout", true)
-	// The same wait cut short by the end of the run: not enough to tell.
-	expect(t, l.derive(t, Env{}, 9000), "no-command-timeout", false)
 
-	var closed logb // the app gave up and closed after 1 s, then reconnected later
+	var closed logb // the app gave up and closed after 1 s
 	closed.open(0, 1, 7001)
 	closed.cmd(10, 1, "GET", "k")
 	closed.ev(1010, 1, "close")
+	op(&closed, 1010, 1000)
 	expect(t, closed.derive(t, Env{}, 20000), "no-command-timeout", false)
 
-	var active logb // still talking to the node (another connection): not stuck
-	active.open(0, 1, 7001)
-	active.cmd(10, 1, "GET", "k")
-	active.open(3000, 2, 7001)
-	expect(t, active.derive(t, Env{}, 20000), "no-command-timeout", false)
+	var kept logb // a command timeout that keeps the connection (the reply comes 15 s later)
+	kept.open(0, 1, 7001)
+	kept.cmd(10, 1, "GET", "k")
+	kept.rep(15010, 1, "$", "")
+	op(&kept, 1010, 1000)
+	expect(t, kept.derive(t, Env{}, 20000), "no-command-timeout", false)
+
+	var edge logb // 10.2 s: too close to the threshold to judge
+	edge.open(0, 1, 7001)
+	edge.cmd(10, 1, "GET", "k")
+	edge.ev(10210, 1, "close")
+	op(&edge, 10210, 10200)
+	if got := edge.derive(t, Env{}, 20000)["no-command-timeout"]; !got.Undecided {
+		t.Errorf("a 10.2 s wait is judged: %+v", got)
+	}
 }
 
 func TestDeriveReconnectStorm(t *testing.T) {
@@ -148,12 +163,13 @@ func TestDeriveStaleSlotMap(t *testing.T) {
 	expect(t, got, "stale-slot-map", true)
 	expect(t, got, "moved-ignored", false)
 
-	var p logb // a plain client: the same MOVEDs, never followed
+	var p logb // a plain client: MOVEDs for the slot, never followed (fresh keys)
 	p.open(0, 1, 7001)
 	for i := int64(0); i < 3; i++ {
-		p.cmd(i*100, 1, "GET", "foo")
+		p.cmd(i*100, 1, "GET", fmt.Sprintf("{foo}%d", i))
 		p.rep(i*100+1, 1, "-", "MOVED 12182 127.0.0.1:7003")
 	}
+	movedOp(&p, 201, 1)
 	got = p.derive(t, Env{}, 20000)
 	expect(t, got, "stale-slot-map", false)
 	expect(t, got, "moved-ignored", true)
@@ -264,18 +280,59 @@ func TestDeriveMovedIgnored(t *testing.T) {
 	l.open(0, 1, 7001)
 	l.cmd(10, 1, "GET", "foo")
 	l.rep(11, 1, "-", "MOVED 12182 127.0.0.1:7003")
-	l.cmd(500, 1, "GET", "foo")
-	l.rep(501, 1, "-", "MOVED 12182 127.0.0.1:7003")
+	l.cmd(500, 1, "GET", "bar")
+	l.rep(501, 1, "-", "MOVED 5061 127.0.0.1:7002")
+	movedOp(&l, 501, 1)
 	expect(t, l.derive(t, Env{}, 20000), "moved-ignored", true)
 
-	var c logb // a cluster client that follows, then once gives up (its redirect limit)
+	var c logb // a cluster client that follows, and gives up after its redirect limit
 	c.open(0, 1, 7001)
 	c.open(0, 2, 7003)
 	c.cmd(10, 1, "GET", "foo")
 	c.rep(11, 1, "-", "MOVED 12182 127.0.0.1:7003")
 	c.cmd(12, 2, "GET", "foo")
-	c.rep(13, 2, "$", "")
-	c.cmd(600, 2, "GET", "bar")
-	c.rep(601, 2, "-", "MOVED 5061 127.0.0.1:7002")
+	c.rep(13, 2, "-", "MOVED 12182 127.0.0.1:7001") // a redirect loop during a failover
+	c.cmd(14, 1, "GET", "foo")
+	c.rep(15, 1, "-", "MOVED 12182 127.0.0.1:7003") // the limit: returned to the app
 	expect(t, c.derive(t, Env{}, 20000), "moved-ignored", false)
+
+	var late logb // a MOVED read 5 s late, when a hung node released the command
+	late.open(0, 1, 7001)
+	late.cmd(10, 1, "GET", "foo")
+	late.rep(5010, 1, "-", "MOVED 12182 127.0.0.1:7003")
+	expect(t, late.derive(t, Env{}, 20000), "moved-ignored", false)
+
+	var elsewhere logb // resent to another node at once (a slot map being rebuilt)
+	elsewhere.open(0, 1, 7001)
+	elsewhere.open(0, 2, 7002)
+	elsewhere.cmd(10, 1, "GET", "foo")
+	elsewhere.rep(11, 1, "-", "MOVED 12182 127.0.0.1:7003")
+	elsewhere.cmd(600, 2, "GET", "foo")
+	elsewhere.rep(601, 2, "-", "MOVED 12182 127.0.0.1:7003")
+	expect(t, elsewhere.derive(t, Env{}, 20000), "moved-ignored", false)
+
+	var off logb // a second client with redirects off, next to one that follows
+	off.open(0, 1, 7001)
+	off.open(0, 2, 7003)
+	off.cmd(10, 1, "GET", "foo")
+	off.rep(11, 1, "-", "MOVED 12182 127.0.0.1:7003")
+	off.cmd(12, 2, "GET", "foo")
+	off.rep(13, 2, "$", "")
+	off.cmd(600, 1, "INCR", "bar")
+	off.rep(601, 1, "-", "MOVED 5061 127.0.0.1:7002")
+	movedOp(&off, 601, 2)
+	expect(t, off.derive(t, Env{}, 20000), "moved-ignored", true)
+
+	var expired logb // the same, but the MOVED came when the operation's 2 s deadline had passed
+	expired.open(0, 1, 7001)
+	expired.cmd(2000, 1, "INCR", "bar")
+	expired.rep(2001, 1, "-", "MOVED 5061 127.0.0.1:7002")
+	movedOp(&expired, 2001, 2001)
+	expect(t, expired.derive(t, Env{}, 20000), "moved-ignored", false)
+}
+
+// movedOp logs an operation of the app that failed with MOVED.
+func movedOp(l *logb, endMS, dMS int64) {
+	f := false
+	l.evs = append(l.evs, Event{T: l.at(endMS), K: "op", D: dMS * 1000, OK: &f, E: "moved"})
 }
