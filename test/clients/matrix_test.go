@@ -51,30 +51,7 @@ func TestMatrixCI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	var res *Results
-	for try := 0; ; try++ {
-		// Free ports now may be taken by the time the cluster starts (its bus
-		// ports lie in the ephemeral range): try other ports then.
-		cluster := testenv.FreeBasePort(t, 9)
-		proxy := testenv.FreeBasePort(t, 10)
-		res, err = Run(ctx, Options{
-			Root: root, Out: t.TempDir(), Cells: cells,
-			ClusterBase: cluster, ProxyBase: proxy, API: "127.0.0.1:" + strconv.Itoa(proxy+9),
-			Log: testWriter{t},
-		}, func(r CellResult) { t.Logf("%s: %v (%.0fs)", r.ID, r.Verdicts, r.Seconds) })
-		if err == nil || try == 2 || !errors.Is(err, ErrClusterStart) {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := play(t, cells, func(r CellResult) { t.Logf("%s: %v (%.0fs)", r.ID, r.Verdicts, r.Seconds) })
 	for _, c := range res.Cells {
 		if c.Error != "" {
 			t.Errorf("%s: not judged: %s", c.ID, c.Error)
@@ -82,6 +59,10 @@ func TestMatrixCI(t *testing.T) {
 		}
 		for rule, v := range c.Verdicts {
 			key := c.ID + " " + rule
+			if v == "undecided" {
+				t.Logf("not judged: %s (%s)", key, c.Expected[rule].Why)
+				continue
+			}
 			if v == "tp" {
 				if why, ok := knownDisagreements[key]; ok {
 					t.Logf("%s now agrees (remove it from knownDisagreements): %s", key, why)
@@ -94,6 +75,34 @@ func TestMatrixCI(t *testing.T) {
 			}
 			t.Errorf("%s: %s: the checker %s; the app: %s", c.ID, rule,
 				map[string]string{"fp": "reported it", "fn": "missed it"}[v], c.Expected[rule].Why)
+		}
+	}
+}
+
+// play plays cells against a cluster of their own on free ports.
+func play(t *testing.T, cells []Cell, done func(CellResult)) *Results {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	for try := 0; ; try++ {
+		// Free ports now may be taken by the time the cluster starts (its bus
+		// ports lie in the ephemeral range): try other ports then.
+		cluster := testenv.FreeBasePort(t, 9)
+		proxy := testenv.FreeBasePort(t, 10)
+		res, err := Run(ctx, Options{
+			Root: root, Out: t.TempDir(), Cells: cells,
+			ClusterBase: cluster, ProxyBase: proxy, API: "127.0.0.1:" + strconv.Itoa(proxy+9),
+			Log: testWriter{t},
+		}, done)
+		if err == nil {
+			return res
+		}
+		if try == 2 || !errors.Is(err, ErrClusterStart) {
+			t.Fatal(err)
 		}
 	}
 }

@@ -1,14 +1,8 @@
 package clients
 
 import (
-	"context"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
-
-	"github.com/redis-chaos/redis-chaos/test/testenv"
 )
 
 // noFalsePositiveCells are well-configured apps of every library of the
@@ -44,22 +38,7 @@ func TestNoFalsePositivesEveryLibrary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster := testenv.FreeBasePort(t, 9)
-	proxy := testenv.FreeBasePort(t, 10)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	res, err := Run(ctx, Options{
-		Root: root, Out: t.TempDir(), Cells: cells,
-		ClusterBase: cluster, ProxyBase: proxy, API: "127.0.0.1:" + strconv.Itoa(proxy+9),
-		Log: testWriter{t},
-	}, func(r CellResult) { t.Logf("%s: %v (%.0fs)", r.ID, r.Findings, r.Seconds) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := play(t, cells, func(r CellResult) { t.Logf("%s: %v (%.0fs)", r.ID, r.Findings, r.Seconds) })
 	libs := map[string]bool{}
 	for _, c := range res.Cells {
 		if c.Error != "" {
