@@ -13,6 +13,7 @@ import (
 	"github.com/redis-chaos/redis-chaos/chaos"
 	"github.com/redis-chaos/redis-chaos/chaos/checker"
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
+	"github.com/redis-chaos/redis-chaos/chaos/stack"
 	"github.com/redis-chaos/redis-chaos/provision"
 	"github.com/redis-chaos/redis-chaos/test/testenv"
 )
@@ -355,3 +356,100 @@ func TestPartitionSimulatedViews(t *testing.T) {
 		}
 	}
 }
+
+// TestSimulateWritesNothingUpstream plays partition-master, partition-majority
+// and master-down in simulate mode, each followed by fault clear (the
+// failback), in front of a cluster whose only user for the proxy and its
+// clients may not write nor administer: no node's ACL LOG has a denied
+// command afterwards, so neither the proxy nor the engine sent one, and the
+// clients read on both sides.
+func TestSimulateWritesNothingUpstream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a real cluster")
+	}
+	const reader, readerPass = "reader", "reader-pw"
+	c := testenv.StartCluster(t, testenv.ClusterOptions{NodeTimeout: testNodeTimeout, Username: "admin", Password: "admin-pw",
+		ExtraConfig: []string{
+			"user admin on >admin-pw ~* &* +@all",
+			// Everything but writes and administration; the proxy reads the
+			// settings (CONFIG GET), the topology (CLUSTER …) and INFO.
+			"user " + reader + " on >" + readerPass + " ~* &* +@all -@write -@admin -@dangerous +info +config|get +cluster|info +cluster|nodes +cluster|shards +cluster|slots +cluster|myid",
+			"user default off",
+		}})
+	pc := testenv.ProxyConfig(c.Addrs())
+	pc.Username, pc.Password = reader, readerPass
+	s := startOn(t, stack.Config{Proxy: pc, Engine: chaos.Config{Seed: 5}})
+	admin := func(addr string) *redis.Client {
+		cl := redis.NewClient(&redis.Options{Addr: addr, Username: "admin", Password: "admin-pw"})
+		t.Cleanup(func() { cl.Close() })
+		return cl
+	}
+	ctx := context.Background()
+	// Keys to read, one per shard, written by the admin directly.
+	keys := shardKeys(t, s.Proxy)
+	direct := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), Username: "admin", Password: "admin-pw"})
+	defer direct.Close()
+	for _, k := range keys {
+		if err := direct.Set(ctx, k, "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range c.Nodes() {
+		admin(n.Addr).Do(ctx, "ACL", "LOG", "RESET")
+	}
+	var reads sync.WaitGroup
+	stop := make(chan struct{})
+	ok := map[string]int{}
+	var mu sync.Mutex
+	for _, side := range []string{"minority", "majority"} {
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testenv.Seeds(s.Proxy), Username: reader, Password: readerPass,
+			ClientName: side, ReadTimeout: 300 * time.Millisecond, MaxRetries: -1})
+		defer cc.Close()
+		reads.Add(1)
+		go func() {
+			defer reads.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				for _, k := range keys {
+					if cc.Get(ctx, k).Err() == nil {
+						mu.Lock()
+						ok[side]++
+						mu.Unlock()
+					}
+				}
+			}
+		}()
+	}
+	for _, name := range []string{"partition-master", "partition-majority", "master-down"} {
+		run, err := s.Engine.StartScenario(name, chaos.RunOptions{Hold: 3 * time.Second, Recover: time.Second,
+			Clients: &fault.Match{ClientName: "minority"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-waitRun(s.Engine, run.ID)
+		s.Engine.Clear("test") // the failback
+		time.Sleep(failbackTime)
+	}
+	close(stop)
+	reads.Wait()
+	if ok["minority"] == 0 || ok["majority"] == 0 {
+		t.Fatalf("reads that succeeded by side: %v", ok)
+	}
+	for _, n := range c.Nodes() {
+		entries, err := admin(n.Addr).Do(ctx, "ACL", "LOG").Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) > 0 {
+			t.Errorf("node %s denied %d command(s) to the read-only user, e.g. %v", n.Addr, len(entries), entries[0])
+		}
+	}
+}
+
+// failbackTime is how long fault clear takes to return replaced masters
+// (their grace, then the write pause), with a margin.
+const failbackTime = 3 * time.Second
