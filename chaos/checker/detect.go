@@ -238,7 +238,7 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 		evictOldest(rs.asks, k.lim.MaxSlots, func(r *redirect) time.Time { return r.at })
 		r := &redirect{ask: true, slot: slot, from: cn.node, to: to, hash: ev.Hash, at: done, ev: e}
 		rs.asks[slot] = r
-		k.watch(rs, r)
+		k.watch(c, r)
 		return
 	}
 	e.Note = "MOVED redirect"
@@ -260,7 +260,7 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 		r = &redirect{slot: slot, from: cn.node, to: to, hash: ev.Hash, at: done, ev: e, count: 1, first: done,
 			evs: []EvidenceEvent{e}}
 		rs.moved[slot] = r
-		k.watch(rs, r)
+		k.watch(c, r)
 		return
 	}
 	// The same MOVED again.
@@ -269,7 +269,7 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 		// without a slot map yet (a command-line tool run once per command,
 		// a new instance), not a map that was not updated.
 		r.followed, r.retried, r.reported, r.hash, r.at, r.ev = false, false, false, ev.Hash, done, e
-		k.watch(rs, r)
+		k.watch(c, r)
 		return
 	}
 	if !r.followed && to != "" && !r.reported && !rs.followedAny && !k.nodeDown(to, done) {
@@ -302,7 +302,7 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 		}
 	}
 	r.followed, r.retried, r.reported, r.hash, r.at, r.ev = false, false, false, ev.Hash, done, e
-	k.watch(rs, r)
+	k.watch(c, r)
 }
 
 // demotedWhileLost reports a write on a connection without READONLY to a
@@ -329,14 +329,25 @@ func (k *Checker) demotedWhileLost(cn *connState, ev *proxy.Event) bool {
 	return false
 }
 
-func (k *Checker) watch(rs *ruleState, r *redirect) {
+func (k *Checker) watch(c *clientState, r *redirect) {
+	rs := &c.rs
 	if r.watched {
 		return
 	}
 	if len(rs.watch) >= k.lim.MaxSlots {
-		rs.watch[0].watched = false
+		old := rs.watch[0]
+		old.watched = false
 		copy(rs.watch, rs.watch[1:])
 		rs.watch = rs.watch[:len(rs.watch)-1]
+		if !old.ask && !old.followed && !old.retried && !old.reported && old.to != "" && !rs.followedAny &&
+			!rs.lastTopo.After(old.at) && !k.nodeDown(old.to, old.at) {
+			// Forgotten before MovedFollow: as many newer redirects came
+			// meanwhile, none followed (a plain client under load).
+			old.reported = true
+			e := old.ev
+			e.Note = "not followed while " + itoa(k.lim.MaxSlots) + " newer redirects came"
+			k.occur(RuleMovedIgnored, c, old.at, e)
+		}
 	}
 	r.watched = true
 	rs.watch = append(rs.watch, r)

@@ -38,6 +38,20 @@ func TestMovedIgnored(t *testing.T) {
 			t.Fatalf("go-redis client: want the go-redis remedy only, got %q %v", f.Remedy, f.Remedies)
 		}
 	})
+	t.Run("not followed, many slots a second", func(t *testing.T) {
+		// A plain client writing fresh keys through a replica: a MOVED for
+		// a new slot every few milliseconds, none followed. More of them
+		// come within MovedFollow than the checker remembers.
+		s := newSim(t, nil)
+		c := s.conn(3, "go-redis", "9.23.0", "")
+		for i := 0; i < 600; i++ {
+			c.do(cmdSpec{name: "SET", key: "k" + itoa(i), reply: '-', err: moved(slotOf("k"+itoa(i)), 7001)})
+			s.advance(3 * time.Millisecond)
+		}
+		if f := s.want(RuleMovedIgnored, 1); f.Severity != High {
+			t.Fatalf("severity %s", f.Severity)
+		}
+	})
 	t.Run("a pipelined burst, each followed", func(t *testing.T) {
 		// A cluster client's queue of commands for one slot, written
 		// together: their MOVED replies come in one burst, before the
