@@ -215,6 +215,9 @@ func (p *partitionState) sent(c *proxy.ConnInfo, cmd *proxy.Command, onTarget bo
 		Client: Client{Conn: c.ID, Addr: addrString(c.Client), Name: c.Name, LibName: c.LibName, LibVer: c.LibVer}}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.pending == nil {
+		return // accounted for (loss): a command sent as the partition heals
+	}
 	t := p.multi[c.ID]
 	switch cmd.Name {
 	case "WATCH":

@@ -172,3 +172,20 @@ func TestPartitionCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestPartitionSentAfterLoss: a write sent while the partition heals, once
+// its writes are accounted for, is not tracked (and does not panic).
+func TestPartitionSentAfterLoss(t *testing.T) {
+	const exposed = "10.0.0.1:6379"
+	p := &partitionState{target: map[string]bool{exposed: true}, exposed: map[string]bool{exposed: true},
+		start: time.Unix(1000, 0), pending: map[uint64][]sentWrite{}, multi: map[uint64]*txn{}}
+	p.loss(nil, false)
+	c := &proxy.ConnInfo{ID: 1, Node: exposed}
+	for _, name := range []string{"SET", "MULTI", "WATCH"} {
+		p.sent(c, &proxy.Command{Name: name, Args: [][]byte{[]byte(name), []byte("k")}, Slot: -1,
+			Info: &proxy.CommandInfo{Name: name, Write: name == "SET", FirstKey: 1, LastKey: 1, Step: 1}}, true)
+	}
+	if len(p.pending) != 0 || len(p.multi) != 0 {
+		t.Errorf("tracked after the loss was counted: %v %v", p.pending, p.multi)
+	}
+}
