@@ -212,9 +212,9 @@ func TestSharedStressWithPins(t *testing.T) {
 }
 
 // stressConn sends rounds of random pipelines (ECHO of a unique token, SET,
-// SET then GET of keys with tag, whose values name them) on one connection
-// to addr and checks every reply; with pin, a CLIENT SETNAME in the middle
-// of one pipeline pins a sharing connection there.
+// SET then GET of keys with tag, whose values name them, CLIENT SETNAME and
+// GETNAME) on one connection to addr and checks every reply; with pin, an
+// ASKING in the middle of one pipeline pins a sharing connection there.
 func stressConn(addr, tag string, ci, rounds int, pin bool) error {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -237,11 +237,16 @@ func stressConn(addr, tag string, ci, rounds int, pin bool) error {
 			seq++
 			k := fmt.Sprintf("%sk%d", tag, seq%13)
 			if round == pinRound && i == n/2 {
-				name := fmt.Sprintf("stress-%d", ci)
-				fmt.Fprintf(&b, "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$%d\r\n%s\r\n", len(name), name)
+				b.WriteString("*1\r\n$6\r\nASKING\r\n") // pins a client that shares
 				want = append(want, "+OK")
 			}
-			switch rng.IntN(3) {
+			switch rng.IntN(4) {
+			case 3:
+				// Answered by a sharing proxy itself, between replies of the node.
+				name := fmt.Sprintf("stress-%d-%d", ci, seq)
+				fmt.Fprintf(&b, "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$%d\r\n%s\r\n", len(name), name)
+				fmt.Fprintf(&b, "*2\r\n$6\r\nCLIENT\r\n$7\r\nGETNAME\r\n")
+				want = append(want, "+OK", "$"+strconv.Itoa(len(name)), name)
 			case 0:
 				tok := fmt.Sprintf("tok-%d-%d", ci, seq)
 				fmt.Fprintf(&b, "*2\r\n$4\r\nECHO\r\n$%d\r\n%s\r\n", len(tok), tok)
