@@ -255,7 +255,11 @@ func (s *summary) describeRole(v resp.Value) {
 				continue
 			}
 			p, _ := strconv.Atoi(str(r.Elems[1]))
-			s.addrs = append(s.addrs, addr{str(r.Elems[0]), p})
+			if p == 0 { // a replica without a listening port is no node
+				s.fact("replica %s:0", str(r.Elems[0]))
+			} else {
+				s.addrs = append(s.addrs, addr{str(r.Elems[0]), p})
+			}
 			for _, e := range r.Elems[2:] {
 				s.fact("replica %s", str(e))
 			}
@@ -300,7 +304,10 @@ func (s *summary) describeInfo(text []byte) {
 					s.fact("%s %s", k, f)
 				}
 			}
-			if named { // a line without ip= or port= ("slave00", found by FuzzRewriteInfo) names no address
+			switch {
+			case a.port == 0: // a replica without a listening port is no node
+				s.fact("%s %s:0", k, a.host)
+			case named: // a line without ip= or port= ("slave00", found by FuzzRewriteInfo) names no address
 				s.addrs = append(s.addrs, a)
 			}
 		default:

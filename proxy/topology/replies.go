@@ -324,6 +324,9 @@ func rewriteRole(v *resp.Value, r Resolver) error {
 			if !ok {
 				return badReply("role: bad replica port %q", rep.Elems[1].Str)
 			}
+			if port == 0 {
+				continue // a replica without a listening port: see appendSlaveLine
+			}
 			ep, err := resolve(r, string(rep.Elems[0].Str), port, "")
 			if err != nil {
 				return err
@@ -449,6 +452,12 @@ func appendSlaveLine(dst, line []byte, r Resolver) ([]byte, error) {
 	p, ok := atoi(port)
 	if !ok {
 		return nil, badReply("info: bad replica port in %q", line)
+	}
+	if p == 0 {
+		// A replica that announced no listening port (redis-cli --rdb, a
+		// replication tool) is no node: nothing anyone could dial, and ip=
+		// is its client address.
+		return append(dst, line...), nil
 	}
 	ep, err := resolve(r, string(ip), p, "")
 	if err != nil {
