@@ -29,10 +29,17 @@ type clientSide struct {
 	ss      shareState           // with shared upstreams: the connection state the proxy keeps for the client
 	routes  map[string]*upstream // secondary upstreams (Action.Route), by real address
 
-	// MULTI … EXEC: the rewrite kinds of the queued commands, so that an
-	// address in any result of EXEC is rewritten too.
-	inMulti bool
-	queued  []topology.RewriteKind
+	// MULTI … EXEC: the rewrite kinds of the commands the node queued, so
+	// that an address in any result of EXEC is rewritten too, and whether
+	// one of them subscribes.
+	inMulti   bool
+	queued    []topology.RewriteKind
+	queuedSub bool
+
+	// The node accepted SYNC or PSYNC: the connection is a replication
+	// stream, whose commands (REPLCONF ACK…) go to the node as they came,
+	// with no entry, Policy or Observer.
+	replica bool
 }
 
 // readState is what the client loop settles once per read of the client's
@@ -73,12 +80,15 @@ func (cl *clientSide) run() {
 			cl.readFailed(err)
 			return
 		}
-		cl.startRead(cmds)
+		if !cl.replica {
+			cl.startRead(cmds)
+		}
 		for i := range cmds {
-			if len(cmds[i].Args) == 0 {
-				continue
-			}
-			if !cl.command(i, &cmds[i]) {
+			switch {
+			case cl.replica:
+				cl.out.add(cmds[i].Raw)
+			case len(cmds[i].Args) == 0:
+			case !cl.command(i, &cmds[i]):
 				return
 			}
 		}
@@ -122,7 +132,7 @@ func (cl *clientSide) command(i int, cmd *resp.Command) bool {
 		ci = cl.names.lookup(r.table, cmd.Args[0])
 	}
 	e := entry{cmd: ci, rw: topology.RewriteKindOf(cmd.Args), info: cl.info.Load(), slot: -1, start: r.start}
-	cl.track(ci, cmd.Args, &e)
+	queued := cl.track(ci, cmd.Args, &e)
 	if r.observing {
 		e.det = r.dets[i : i+1]
 		e.slot = int(r.dets[i].slot)
@@ -141,10 +151,42 @@ func (cl *clientSide) command(i int, cmd *resp.Command) bool {
 		// wakes.
 		cl.trackAsking(ci, cl.info.Load())
 	}
+	if ci != nil && (ci.Name == "SYNC" || ci.Name == "PSYNC") && !cl.inMulti {
+		// A replication stream comes from the connection's own node (a
+		// replica serves one as well as its master), read by the reply
+		// loop as it comes.
+		started := make(chan bool, 1)
+		e.repl = started
+		if !cl.forward(&e, ci, cmd.Args, cmd.Raw) {
+			return false
+		}
+		return !e.primary() || cl.awaitReplication(started)
+	}
 	if route != "" && route != cl.nd.addr {
 		return cl.forwardTo(route, &e, cmd.Raw)
 	}
+	if queued {
+		cl.queued = append(cl.queued, e.rw)
+	}
 	return cl.forward(&e, ci, cmd.Args, cmd.Raw)
+}
+
+// awaitReplication sends SYNC or PSYNC (the last command forwarded) and
+// waits for the reply loop to see how the node answers it: with an error,
+// the connection goes on as before; with a replication stream (an RDB
+// payload, then the commands the node replicates), every later byte of the
+// client goes to the node as it is, and the reply loop sends the stream on
+// unparsed. It reports false when the connection is ending.
+func (cl *clientSide) awaitReplication(started <-chan bool) bool {
+	if !cl.send() {
+		return false
+	}
+	select {
+	case cl.replica = <-started:
+		return true
+	case <-cl.done:
+		return false
+	}
 }
 
 // ask calls the Policy and carries out its Action, up to forwarding: it
@@ -264,7 +306,7 @@ func (cl *clientSide) forwardTo(addr string, e *entry, raw []byte) bool {
 func mergeable(prev, e *entry) bool {
 	if !(prev.kind == entUpstream && e.kind == entUpstream && prev.up == nil && e.up == nil &&
 		prev.rw == topology.KindNone && e.rw == topology.KindNone && !prev.unpair && !e.unpair &&
-		prev.exec == nil && e.exec == nil && prev.xl == nil && e.xl == nil && prev.fault == "" && e.fault == "" &&
+		prev.exec == nil && e.exec == nil && prev.xl == nil && e.xl == nil && prev.fault == "" && e.fault == "" && e.repl == nil &&
 		prev.cmd == e.cmd && prev.start == e.start && prev.info == e.info && prev.n < 1<<30 &&
 		(e.cmd == nil || !e.cmd.Blocking) && prev.sub == e.sub) {
 		return false
@@ -396,6 +438,9 @@ func (cl *clientSide) sleep(d time.Duration) bool {
 func (cl *clientSide) readFailed(err error) {
 	var ne net.Error
 	switch {
+	case cl.replica:
+		// A replication stream has no replies in flight to deliver first.
+		cl.close("replica closed: " + err.Error())
 	case errors.As(err, &ne) && ne.Timeout() && cl.draining.Load():
 		// Shutdown: stop reading, deliver what is in flight, then close.
 		cl.push([]entry{{kind: entClose}})
@@ -411,27 +456,47 @@ func (cl *clientSide) readFailed(err error) {
 	}
 }
 
-// track follows the commands that change how replies must be handled.
-func (cl *clientSide) track(ci *CommandInfo, args [][]byte, e *entry) {
+// track follows the commands that change how replies must be handled. It
+// reports whether the node queues the command for EXEC, when it gets it:
+// in MULTI, every command but those Redis runs at once.
+func (cl *clientSide) track(ci *CommandInfo, args [][]byte, e *entry) (queued bool) {
 	if ci == nil {
-		cl.queue(e)
-		return
+		return cl.inMulti
 	}
+	// MULTI and DISCARD with arguments are refused (wrong number of
+	// arguments) and change nothing; EXEC ends the transaction whatever
+	// its arguments (refused, it aborts it).
 	switch ci.Name {
 	case "MULTI":
-		cl.inMulti, cl.queued = true, cl.queued[:0]
-		return
+		if len(args) == 1 && !cl.inMulti { // a nested MULTI is refused: the transaction goes on
+			cl.inMulti, cl.queued, cl.queuedSub = true, cl.queued[:0], false
+		}
+		return false
 	case "EXEC":
 		if cl.inMulti {
 			e.exec = append([]topology.RewriteKind(nil), cl.queued...)
+			e.unpair = cl.queuedSub && !cl.info.Load().RESP3 // RESP2 pub/sub from then on
+			cl.inMulti = false
 		}
-		cl.inMulti = false
-		return
+		return false
 	case "DISCARD":
+		if len(args) == 1 {
+			cl.inMulti = false
+		}
+		return false
+	case "RESET":
 		cl.inMulti = false
-		return
+		return false
+	case "WATCH", "QUIT":
+		return false
 	}
-	cl.queue(e)
+	if cl.inMulti {
+		// The node runs it at EXEC: what it changes then is EXEC's.
+		if ci.PubSub && ci.Name != "PUBLISH" && ci.Name != "SPUBLISH" {
+			cl.queuedSub = true
+		}
+		return true
+	}
 	switch ci.Name {
 	case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE":
 		if cl.info.Load().RESP3 {
@@ -474,15 +539,7 @@ func (cl *clientSide) track(ci *CommandInfo, args [][]byte, e *entry) {
 			e.unpair = true
 		}
 	}
-}
-
-// queue records the rewrite kind of a command queued by MULTI for EXEC's
-// reply: the command's own reply (QUEUED, or an error) has no address.
-func (cl *clientSide) queue(e *entry) {
-	if cl.inMulti {
-		cl.queued = append(cl.queued, e.rw)
-		e.rw = topology.KindNone
-	}
+	return false
 }
 
 // trackAsking records whether the command is ASKING, which holds for

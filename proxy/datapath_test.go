@@ -266,6 +266,38 @@ var dataPathCases = []dataPathCase{
 		send: []string{"MULTI", "SET {k1} v", "EXEC"},
 		want: []string{"+OK", "-MOVED {s1} {n1}", "-EXECABORT Transaction discarded because of previous errors."}},
 
+	{name: "commands queued in MULTI whose replies carry addresses: +QUEUED as it is, nothing logged, EXEC's results rewritten",
+		replicas: 1, config: logWarnings,
+		send: []string{"MULTI", "ROLE", "INFO", "CLIENT INFO", "CLUSTER NODES", "CLUSTER SLOTS", "EXEC"},
+		want: []string{"+OK", "+QUEUED", "+QUEUED", "+QUEUED", "+QUEUED", "+QUEUED"},
+		then: func(h *harness, cl *client) {
+			r := cl.reply()
+			h.noRealAddr(r)
+			for _, want := range []string{"*5\r\n", "$5\r\n" + h.expand("{p3}"), "tcp_port:" + h.expand("{p0}"), " laddr=" + h.addr(0) + " ", h.addr(1) + "@0"} {
+				if !strings.Contains(r, want) {
+					h.t.Fatalf("EXEC = %q: no %q", r, want)
+				}
+			}
+			if w := h.warns.String(); w != "" {
+				h.t.Fatalf("the proxy logged: %s", w)
+			}
+		}},
+	{name: "a nested MULTI is refused and the transaction goes on",
+		replicas: 1, config: logWarnings,
+		send: []string{"MULTI", "ROLE", "MULTI", "GET {k0}", "ROLE", "EXEC"},
+		want: []string{"+OK", "+QUEUED", "-ERR MULTI calls can not be nested", "+QUEUED", "+QUEUED",
+			"*3\n*3\n$6\nmaster\n:0\n*1\n*3\n$9\n127.0.0.1\n$5\n{p3}\n$1\n0\n$-1\n*3\n$6\nmaster\n:0\n*1\n*3\n$9\n127.0.0.1\n$5\n{p3}\n$1\n0"},
+		then: func(h *harness, cl *client) {
+			if w := h.warns.String(); w != "" {
+				h.t.Fatalf("the proxy logged: %s", w)
+			}
+		}},
+	{name: "MULTI answered by a Policy: the node runs the commands after it, and their replies are rewritten",
+		replicas: 1,
+		policy:   on("MULTI", proxy.Action{Kind: proxy.Reply, Reply: []byte("-CLUSTERDOWN The cluster is down\r\n")}),
+		send:     []string{"MULTI", "ROLE"},
+		want:     []string{"-CLUSTERDOWN The cluster is down", "*3\n$6\nmaster\n:0\n*1\n*3\n$9\n127.0.0.1\n$5\n{p3}\n$1\n0"}},
+
 	// RESP3.
 	{name: "RESP3: HELLO, nulls",
 		send: []string{"HELLO 3", "GET {k0}", "MGET {k0} {k0}", "HELLO 2", "GET {k0}"},
@@ -331,6 +363,39 @@ var dataPathCases = []dataPathCase{
 				h.t.Error("the node got no CLIENT UNBLOCK")
 			}
 		}},
+
+	// Replication streams (SYNC, PSYNC): passed on unparsed.
+	{name: "SYNC: keep-alives, an RDB payload without CRLF and the replicated commands pass on",
+		setup: func(h *harness) {
+			n := h.c.Node(0)
+			n.Handle("SYNC", func(c *proxytest.Conn, _ []string) bool {
+				c.Write("\n")
+				c.Flush() // a keep-alive while the node prepares the RDB
+				c.Write("$5\r\nREDIS")
+				return true
+			})
+			// The node replicates a command when its replica acknowledges.
+			n.Handle("REPLCONF", func(c *proxytest.Conn, args []string) bool {
+				c.Write("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$" + strconv.Itoa(len(args[2])) + "\r\n" + args[2] + "\r\n")
+				return true
+			})
+		},
+		send: []string{"PING", "SYNC", "REPLCONF ACK 0"},
+		want: []string{"+PONG"},
+		then: func(h *harness, cl *client) {
+			cl.expectRaw("\n$5\r\nREDIS*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n0\r\n")
+			cl.send("REPLCONF ACK 5")
+			cl.expectRaw("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n5\r\n")
+		}},
+	{name: "PSYNC refused: the connection goes on as before",
+		setup: func(h *harness) {
+			h.c.Node(0).Handle("PSYNC", func(c *proxytest.Conn, _ []string) bool {
+				c.Write("-NOPERM this user has no permissions to run the 'psync' command\r\n")
+				return true
+			})
+		},
+		send: []string{"PSYNC ? -1", "GET {k1}", "PING"},
+		want: []string{"-NOPERM this user has no permissions to run the 'psync' command", "-MOVED {s1} {n1}", "+PONG"}},
 
 	// Nodes that fail.
 	{name: "node closes mid-reply: the replies before, then a close",

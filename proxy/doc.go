@@ -47,6 +47,12 @@
 // ROLE, INFO, EXEC results…) is rewritten; any other passes unchanged,
 // straight from the upstream's read buffer.
 //
+// SYNC and PSYNC that the node accepts turn the connection into a
+// replication stream: the RDB payload (a bulk string without its final
+// CRLF) and the commands the node replicates go to the client unparsed, and
+// the client's commands (REPLCONF ACK) to the node as they came, with no
+// queue entry, Policy or Observer.
+//
 // The types say who owns what: clientSide is the client loop's state (the
 // command reader, the batch of entries and bytes for the node, MULTI and
 // ASKING tracking, other nodes' connections), replySide the reply loop's

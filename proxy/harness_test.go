@@ -1,9 +1,11 @@
 package proxy_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -31,6 +33,40 @@ type harness struct {
 	release chan struct{}  // for a test's Hang actions
 	events  eventLog       // the proxy's Observer, when a test sets it
 	hooks   map[string]int // calls of Config hooks a test counts (under mu)
+	warns   lockedBuf      // what the proxy logs at WARN and above, when a test sets logWarnings
+}
+
+// lockedBuf is a bytes.Buffer for several goroutines.
+type lockedBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logWarnings makes the proxy log its warnings to h.warns.
+func logWarnings(h *harness, c *proxy.Config) {
+	c.Logger = slog.New(slog.NewTextHandler(&h.warns, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// noRealAddr fails if a reply shows a node's real port.
+func (h *harness) noRealAddr(r string) {
+	h.t.Helper()
+	for _, n := range h.c.Nodes() {
+		if p := strconv.Itoa(n.Port); strings.Contains(r, ":"+p) || strings.Contains(r, "\r\n"+p+"\r\n") {
+			h.t.Fatalf("reply shows the real port %s of %s: %q", p, n.Addr, r)
+		}
+	}
 }
 
 // policyFunc is a Policy made of a function.
@@ -207,6 +243,25 @@ func (cl *client) read(d time.Duration) (string, error) {
 			return "", err
 		}
 	}
+}
+
+// expectRaw reads len(want) bytes, parsed or not, and compares them with
+// want.
+func (cl *client) expectRaw(want string) {
+	cl.t.Helper()
+	cl.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for len(cl.buf) < len(want) {
+		p := make([]byte, 64<<10)
+		n, err := cl.c.Read(p)
+		cl.buf = append(cl.buf, p[:n]...)
+		if err != nil {
+			cl.t.Fatalf("read %q, want %q: %v", cl.buf, want, err)
+		}
+	}
+	if got := string(cl.buf[:len(want)]); got != want {
+		cl.t.Fatalf("read %q, want %q", got, want)
+	}
+	cl.buf = cl.buf[len(want):]
 }
 
 // silent asserts that no reply arrives for d.

@@ -29,6 +29,7 @@ type entry struct {
 	exec   []topology.RewriteKind // EXEC: the rewrite kinds of the queued commands
 	xl     *idXlate               // client ids in the reply to translate (shared upstreams)
 	unpair bool                   // replies stop being paired after this command (RESP2 pub/sub, MONITOR, CLIENT REPLY)
+	repl   chan<- bool            // SYNC, PSYNC: told whether the node started a replication stream
 	cmd    *CommandInfo
 	start  time.Time
 	data   []byte

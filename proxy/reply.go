@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"time"
@@ -96,6 +97,25 @@ func (r *replySide) relay() {
 			pass = up.start
 		}
 		for up.start < up.end {
+			if r.cur.repl != nil {
+				// The reply to SYNC or PSYNC: newlines (the node's
+				// keep-alives while it prepares the RDB) pass on; an error
+				// is a reply as any other; anything else starts a
+				// replication stream.
+				for up.start < up.end && up.buf[up.start] == '\n' {
+					up.start++
+				}
+				if up.start == up.end {
+					break
+				}
+				if up.buf[up.start] != '-' {
+					emit()
+					r.replicate()
+					return
+				}
+				r.cur.repl <- false
+				r.cur.repl = nil
+			}
 			n, err := up.sc.Scan(up.buf[up.start:up.end])
 			if err != nil {
 				r.s.metrics.upstreamErrors.WithLabelValues(up.addr, "protocol").Inc()
@@ -184,6 +204,50 @@ func (r *replySide) relay() {
 			default:
 				r.s.metrics.upstreamErrors.WithLabelValues(up.addr, "read").Inc()
 				r.close("upstream closed: " + err.Error())
+			}
+			return
+		}
+	}
+}
+
+// replicate sends the node's replication stream (the current entry's reply
+// to SYNC or PSYNC, then everything the node sends) to the client as it
+// comes, unparsed: the RDB payload that starts it is a bulk string without
+// its final CRLF. It returns when the connection ends.
+func (r *replySide) replicate() {
+	up := r.up
+	reply := up.buf[up.start:up.end]
+	if i := bytes.IndexByte(reply, '\n'); i >= 0 {
+		reply = reply[:i+1]
+	}
+	r.cur.repl <- true
+	r.complete(reply)
+	r.q.delivered.Store(r.answered)
+	r.w.pass(up.buf[up.start:up.end])
+	up.start = up.end
+	if err := r.w.Flush(); err != nil {
+		r.close("client write: " + err.Error())
+		return
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := up.c.Read(buf)
+		if n > 0 {
+			if _, err := r.c.Write(buf[:n]); err != nil {
+				r.close("client write: " + err.Error())
+				return
+			}
+		}
+		var ne net.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &ne) && ne.Timeout() && !r.draining.Load():
+			up.c.SetReadDeadline(time.Time{}) // a wake-up meant for replies
+		default:
+			select {
+			case <-r.done:
+			default:
+				r.close("replication stream ended: " + err.Error())
 			}
 			return
 		}
@@ -352,7 +416,9 @@ func (r *replySide) rewrite(e *entry, reply []byte, upHost string) []byte {
 
 // rewriteAddrs replaces real node addresses in a reply with announced ones.
 func (r *replySide) rewriteAddrs(e *entry, reply []byte, upHost string) []byte {
-	if reply[0] != '-' && e.rw == topology.KindNone {
+	if reply[0] != '-' && (e.rw == topology.KindNone || string(reply) == "+QUEUED\r\n") {
+		// Nothing to rewrite, or a command queued in MULTI: its result
+		// comes with EXEC's.
 		return reply
 	}
 	s := r.s
