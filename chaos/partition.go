@@ -15,9 +15,11 @@ import (
 // A partition cuts the cluster in two: the target's nodes on one side, every
 // other node on the other, and each client on one side. Clients reach only
 // the nodes on their own side: a command to a node on the other side gets no
-// reply (it is held, as by a hang fault), except the connection handshake
-// (HELLO, AUTH, CLIENT, SELECT, READONLY, READWRITE), which is answered so
-// that the side of a client named by CLIENT SETNAME can be known.
+// reply (it is held, as by a hang fault), except what clients send to set a
+// connection up (HELLO, AUTH, CLIENT, SELECT, READONLY, READWRITE, COMMAND),
+// which is answered: a client's name (CLIENT SETNAME) may come after its
+// first command (redis-cli sends COMMAND DOCS first), and until then its
+// side is not known.
 //
 // In simulate mode each side sees its own virtual cluster: the nodes on the
 // other side fail for it (hung), so a side with a majority of the masters
@@ -183,7 +185,7 @@ func (p *partitionState) onTarget(c *proxy.ConnInfo) bool {
 // partition answers them on both sides (see above).
 func handshake(cmd *proxy.Command) bool {
 	switch cmd.Name {
-	case "HELLO", "AUTH", "CLIENT", "SELECT", "READONLY", "READWRITE":
+	case "HELLO", "AUTH", "CLIENT", "SELECT", "READONLY", "READWRITE", "COMMAND":
 		return true
 	}
 	return false

@@ -102,6 +102,13 @@ func newScenarioRunCmd() *cobra.Command {
 				}
 				*dst = d
 			}
+			var side fault.Match
+			side.Clients, _ = f.GetString("clients")
+			side.ClientName, _ = f.GetString("client-name")
+			side.LibName, _ = f.GetString("lib-name")
+			if side.Clients != "" || side.ClientName != "" || side.LibName != "" {
+				req.Clients = &side
+			}
 			if known := chaos.ScenarioNames(); !slices.Contains(known, args[0]) {
 				return fmt.Errorf("unknown scenario %q%s (known: %s)", args[0], didYouMean(args[0], known), strings.Join(known, ", "))
 			}
@@ -167,6 +174,9 @@ func newScenarioRunCmd() *cobra.Command {
 	f.String("mode", "simulate", "simulate, or real (only against redis-chaos up or run, which provisioned the cluster; not proxy)")
 	f.String("hold", "", "how long the faults are held (default: the scenario's)")
 	f.String("recover", "", "how long to watch the recovery after the faults end (default: 2×node-timeout+2s)")
+	f.String("clients", "", "partition scenarios: the clients (IP or CIDR, comma separated) on the cut-off side (default: half of the clients, by identity)")
+	f.String("client-name", "", "partition scenarios: the clients on the cut-off side by CLIENT SETNAME (glob)")
+	f.String("lib-name", "", "partition scenarios: the clients on the cut-off side by CLIENT SETINFO lib-name (glob)")
 	f.Bool("wait", false, "follow the run until it is done, printing its phases")
 	f.Duration("poll", 200*time.Millisecond, "with --wait: how often the run is polled")
 	addAPIFlags(cmd, true)
