@@ -244,9 +244,12 @@ func (cl *clientSide) ask(ci *CommandInfo, cmd *resp.Command, e *entry) (string,
 // batch (merged with the one before when it can be), its bytes join out.
 func (cl *clientSide) forward(e *entry, ci *CommandInfo, args [][]byte, raw []byte) bool {
 	if cl.shared != nil {
-		if done, ok := cl.connState(e, ci, args, raw); done {
+		var done, ok bool
+		if raw, done, ok = cl.connState(e, ci, args, raw); done {
 			return ok
 		}
+	} else if ci != nil && ci.Name == "CLIENT" {
+		raw = cl.translate(e, ci, args, raw)
 	}
 	e.n = 1
 	if k := len(cl.batch) - 1; k >= 0 && mergeable(&cl.batch[k], e) {
@@ -350,29 +353,29 @@ func (cl *clientSide) writeUp(b []byte, n int) error {
 // connState handles a command of a client of a sharing proxy that may read
 // or change its connection state: answered by the proxy (done), or to be
 // forwarded on the client's shared connection or, once pinned, on its own,
-// with the translations of ids its reply may need. ok is false when the
-// connection is ending.
-func (cl *clientSide) connState(e *entry, ci *CommandInfo, args [][]byte, raw []byte) (done, ok bool) {
+// with the translations of ids its reply may need (and the command as the
+// node must get it: see translate). ok is false when the connection is
+// ending.
+func (cl *clientSide) connState(e *entry, ci *CommandInfo, args [][]byte, raw []byte) (out []byte, done, ok bool) {
 	if cl.sharing {
 		if sharable(ci, args, raw) {
-			return false, true
+			return raw, false, true
 		}
 		switch a, reply := cl.answer(e, ci, args); a {
 		case answerLocal:
 			e.kind, e.data = entLocal, reply
 			cl.batch = append(cl.batch, *e)
-			return true, true
+			return raw, true, true
 		case answerShare:
-			return false, true
+			return raw, false, true
 		case answerEnd:
-			return true, false
+			return raw, true, false
 		}
 		if !cl.send() || !cl.pin() {
-			return true, false
+			return raw, true, false
 		}
 	}
-	cl.translate(e, ci, args)
-	return false, true
+	return cl.translate(e, ci, args, raw), false, true
 }
 
 // pin moves a client that shares its upstream to its own connection, before
@@ -389,6 +392,10 @@ func (cl *clientSide) pin() bool {
 			if id, err := strconv.ParseInt(string(r[1:len(r)-2]), 10, 64); err == nil {
 				cl.ownID.Store(id)
 			}
+		}
+		if own := cl.shared.pinned(); own != nil {
+			a := own.LocalAddr().String()
+			cl.upAddr.Store(&a)
 		}
 		cl.sharing = false
 		cl.s.metrics.upstreams.WithLabelValues(cl.nd.addr, "own").Inc()

@@ -24,6 +24,9 @@ type clientConn struct {
 	up     *upstream    // the primary upstream
 	shared *sharedConn  // up.c when the server shares upstreams (then also once pinned)
 	ownID  atomic.Int64 // with shared upstreams, once pinned: its own connection's client id on the node
+	// Its own upstream connection's local address, the addr= the node shows
+	// for it (set once connected, or once pinned).
+	upAddr atomic.Pointer[string]
 
 	info     atomic.Pointer[ConnInfo] // current snapshot; replaced (never modified) by the client loop
 	q        queue                    // entries from the client loop to the reply loop
@@ -94,6 +97,8 @@ func (c *clientConn) serve() {
 	}
 	c.up = up
 	if c.shared == nil {
+		a := up.c.LocalAddr().String()
+		c.upAddr.Store(&a)
 		s.metrics.upstreams.WithLabelValues(c.nd.addr, "own").Inc()
 	}
 	defer func() {

@@ -102,7 +102,11 @@ func describe(kind RewriteKind, reply []byte) (summary, error) {
 				}
 				c := strings.LastIndexByte(a, ':')
 				p, _ := strconv.Atoi(a[c+1:])
-				s.addrs = append(s.addrs, addr{a[:max(c, 0)], p})
+				host := a[:max(c, 0)]
+				if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' { // IPv6, as Redis shows it
+					host = host[1 : len(host)-1]
+				}
+				s.addrs = append(s.addrs, addr{host, p})
 			}
 		}
 	case KindExec:

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"net"
 	"strconv"
 
 	"github.com/redis-chaos/redis-chaos/proxy/resp"
@@ -518,6 +519,9 @@ func rewriteClientText(text []byte, r Resolver) ([]byte, error) {
 			return nil, badReply("client list: bad laddr %q", a)
 		}
 		host := string(a[:c])
+		if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' { // IPv6
+			host = host[1 : len(host)-1]
+		}
 		ep, found := r(host, port)
 		if !found && host != "" {
 			ep, found = r("", port)
@@ -525,9 +529,7 @@ func rewriteClientText(text []byte, r Resolver) ([]byte, error) {
 		if !found {
 			return nil, &UnknownNodeError{Host: host, Port: port}
 		}
-		out = append(out, ep.Host...)
-		out = append(out, ':')
-		out = strconv.AppendInt(out, int64(ep.Port), 10)
+		out = append(out, net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))...) // [ip]:port for IPv6, as Redis shows it
 		text = text[end:]
 	}
 	return append(out, text...), nil

@@ -229,6 +229,9 @@ func rewriteCases() []rewriteCase {
 		{"client info resp3, laddr on another interface", KindClientList, ip,
 			verb("id=3 addr=10.0.0.9:50612 laddr=10.0.0.5:30002 fd=8\n"),
 			verb("id=3 addr=10.0.0.9:50612 laddr=10.1.1.1:7002 fd=8\n")},
+		{"client info, IPv6 announce: laddr in brackets, as Redis shows it", KindClientList, testResolver("fd00::1", false),
+			bulk("id=3 addr=[::1]:50612 laddr=[::1]:30001 fd=8\n"),
+			bulk("id=3 addr=[::1]:50612 laddr=[fd00::1]:7001 fd=8\n")},
 		{"none", KindNone, ip, "$9\r\n127.0.0.1\r\n", "$9\r\n127.0.0.1\r\n"},
 	}
 }
@@ -246,6 +249,9 @@ func TestRewrite(t *testing.T) {
 			host := "10.1.1.1"
 			if strings.Contains(tt.name, "announce name") {
 				host = "proxy"
+			}
+			if strings.Contains(tt.name, "IPv6 announce") {
+				host = "fd00::1"
 			}
 			if d := checkRewritten(tt.kind, []byte(tt.in), got, host, map[int]bool{7001: true, 7002: true, 7003: true, 7004: true, 7005: true, 0: true}); d != "" && tt.kind != KindNone {
 				t.Fatal(d)
