@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/redis-chaos/redis-chaos/chaos/fault"
+	"github.com/redis-chaos/redis-chaos/proxy/topology"
 )
 
 // partitionAction cuts the cluster in two, as a network partition does: the
@@ -123,7 +124,19 @@ func (partitionAction) end(e *Engine, f *Fault, now time.Time) {
 	if p == nil || p.view == nil {
 		return
 	}
+	// The masters that stay masters but were FAIL for the others keep the flag
+	// until Redis would clear it.
+	failed := map[string]time.Time{}
+	winner := e.vc
 	if p.view.epoch > p.baseEpoch {
+		winner = p.view
+	}
+	for _, n := range winner.nodes {
+		if n.fail && n.role == topology.RoleMaster && n.replacedBy < 0 && winner.ownsSlots(n.idx) {
+			failed[n.addr] = n.failAt
+		}
+	}
+	if winner == p.view {
 		// The target's side promoted: its view of the cluster is the one that
 		// stays, and the rest of the cluster rejoins it.
 		e.vc = p.view
@@ -135,7 +148,18 @@ func (partitionAction) end(e *Engine, f *Fault, now time.Time) {
 	} else {
 		e.recoverNodesLocked(f, now)
 	}
-	e.partitionOutcomeLocked(f, p.loss(p.demotedIn(e.vc), true))
+	v := e.vc
+	for _, n := range v.nodes {
+		if at, ok := failed[n.addr]; ok && !n.down && at.Add(2*v.settings.NodeTimeout).After(now) {
+			n.fail, n.failUntil = true, at.Add(2*v.settings.NodeTimeout)
+		}
+		// A master of a side without a majority that is still a master waits
+		// out the rejoin delay before it takes writes again.
+		if p.exposed[n.addr] && n.role == topology.RoleMaster && now.Sub(f.Starts) >= v.settings.NodeTimeout {
+			n.rejoin, n.rejoining = now.Add(v.rejoinDelay()), true
+		}
+	}
+	e.partitionOutcomeLocked(f, p.loss(p.demotedIn(v), true))
 }
 
 // realFault cuts the provisioned cluster: the cluster bus goes through the

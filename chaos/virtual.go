@@ -39,6 +39,10 @@ type vnode struct {
 	rejoin    time.Time
 	rejoining bool
 	upAt      time.Time // when it came back after being down (zero if never down)
+	// failUntil: a master with slots that failed and was not replaced keeps
+	// its FAIL flag, reachable again, until this time (Redis clears it
+	// 2 × node-timeout after it set it: CLUSTER_FAIL_UNDO_TIME_MULT).
+	failUntil time.Time
 }
 
 // writableDelay is CLUSTER_WRITABLE_DELAY of cluster.c: a master that starts
@@ -126,7 +130,7 @@ func (v *virtual) changed() bool {
 		return true
 	}
 	for _, n := range v.nodes {
-		if n.down || n.rejoining || n.role != n.realRole || n.master != n.realMaster || n.replacedBy >= 0 {
+		if n.down || n.fail || n.rejoining || n.role != n.realRole || n.master != n.realMaster || n.replacedBy >= 0 {
 			return true
 		}
 	}
@@ -270,6 +274,10 @@ func (v *virtual) advance(now time.Time, rnd *rand.Rand) bool {
 	for _, n := range v.nodes {
 		if n.rejoining && !now.Before(n.rejoin) {
 			n.rejoining = false
+			changed = true
+		}
+		if n.fail && !n.down && !now.Before(n.failUntil) {
+			n.fail = false
 			changed = true
 		}
 	}
@@ -480,7 +488,7 @@ func (v *virtual) flags(n *vnode, self *vnode) string {
 	} else {
 		f += "slave"
 	}
-	if n.down && self != n {
+	if (n.down || n.fail) && self != n {
 		if n.fail {
 			f += ",fail"
 		} else {
@@ -526,4 +534,12 @@ func (v *virtual) clone() *virtual {
 		c.migrations[i] = &cp
 	}
 	return &c
+}
+
+// rejoinDelay is how long a master that was on the minority side of a
+// partition stays in cluster_state:fail after it heals (cluster.c: node-timeout,
+// at least 500 ms and at most 5 s), for the configuration of the majority to
+// reach it first.
+func (v *virtual) rejoinDelay() time.Duration {
+	return min(max(v.settings.NodeTimeout, 500*time.Millisecond), 5*time.Second)
 }
