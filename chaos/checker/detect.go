@@ -176,7 +176,7 @@ func (k *Checker) tickClient(c *clientState, now time.Time) {
 			// not this rule's client.
 			continue
 		}
-		k.occur(RuleMovedIgnored, c, r.at, r.ev)
+		k.movedIgnored(c, r.at, r.ev)
 	}
 	k.tickCoverage(c, now)
 }
@@ -275,7 +275,7 @@ func (k *Checker) ruleRedirects(c *clientState, cn *connState, ev *proxy.Event, 
 	if !r.followed && to != "" && !r.reported && !rs.followedAny && !k.nodeDown(to, done) {
 		e.Note = "the same MOVED again, never followed"
 		r.reported = true
-		k.occur(RuleMovedIgnored, c, done, r.ev, e)
+		k.movedIgnored(c, done, r.ev, e)
 	}
 	// stale-slot-map: the same MOVED again, whether the client followed the
 	// last one or not (a client without a slot map has a stale one too).
@@ -329,6 +329,18 @@ func (k *Checker) demotedWhileLost(cn *connState, ev *proxy.Event) bool {
 	return false
 }
 
+// movedIgnored reports MOVED replies left unfollowed. A client that has read
+// the cluster's topology is a cluster client (a plain one never does): it
+// follows redirects, and what looks like ignoring them (its first MOVED
+// replies while a shard is down, before any is followed) is only possible.
+func (k *Checker) movedIgnored(c *clientState, at time.Time, evs ...EvidenceEvent) {
+	if !c.rs.lastTopo.IsZero() {
+		k.occurPossible(RuleMovedIgnored, c, at, evs...)
+		return
+	}
+	k.occur(RuleMovedIgnored, c, at, evs...)
+}
+
 func (k *Checker) watch(c *clientState, r *redirect) {
 	rs := &c.rs
 	if r.watched {
@@ -346,7 +358,7 @@ func (k *Checker) watch(c *clientState, r *redirect) {
 			old.reported = true
 			e := old.ev
 			e.Note = "not followed while " + itoa(k.lim.MaxSlots) + " newer redirects came"
-			k.occur(RuleMovedIgnored, c, old.at, e)
+			k.movedIgnored(c, old.at, e)
 		}
 	}
 	r.watched = true

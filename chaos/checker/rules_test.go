@@ -38,6 +38,21 @@ func TestMovedIgnored(t *testing.T) {
 			t.Fatalf("go-redis client: want the go-redis remedy only, got %q %v", f.Remedy, f.Remedies)
 		}
 	})
+	t.Run("a cluster client's first MOVED replies", func(t *testing.T) {
+		// ioredis read the topology at start-up: a cluster client. MOVED
+		// replies it leaves unfollowed while a shard is down are only
+		// possibly ignored.
+		s := newSim(t, nil)
+		c := s.conn(0, "ioredis", "5.9.2", "")
+		c.do(cmdSpec{name: "CLUSTER", sub: "SLOTS", reply: '*'})
+		s.advance(2 * time.Second)
+		c.do(cmdSpec{name: "GET", key: "foo", reply: '-', err: moved(slotOf("foo"), 7002)})
+		s.advance(100 * time.Millisecond)
+		c.do(cmdSpec{name: "GET", key: "foo", reply: '-', err: moved(slotOf("foo"), 7002)})
+		if f := s.want(RuleMovedIgnored, 1); !f.Possible || f.Severity != Medium {
+			t.Fatalf("%s, possible %v", f.Severity, f.Possible)
+		}
+	})
 	t.Run("not followed, many slots a second", func(t *testing.T) {
 		// A plain client writing fresh keys through a replica: a MOVED for
 		// a new slot every few milliseconds, none followed. More of them
