@@ -522,14 +522,10 @@ func (p *Partition) cutReplica(ctx context.Context, r int) error {
 	if err := c.saveState(); err != nil {
 		return err
 	}
-	cl := c.client(n)
-	if err := cl.ConfigSet(ctx, "masteruser", cutUser).Err(); err != nil {
-		return fmt.Errorf("provision: node %d: CONFIG SET masteruser: %w", r, err)
+	if err := c.setMasterAuth(ctx, n, cutUser, cutPassword); err != nil {
+		return err
 	}
-	if err := cl.ConfigSet(ctx, "masterauth", cutPassword).Err(); err != nil {
-		return fmt.Errorf("provision: node %d: CONFIG SET masterauth: %w", r, err)
-	}
-	if err := cl.Do(ctx, "CLIENT", "KILL", "TYPE", "master").Err(); err != nil {
+	if err := c.client(n).Do(ctx, "CLIENT", "KILL", "TYPE", "master").Err(); err != nil {
 		return fmt.Errorf("provision: node %d: CLIENT KILL TYPE master: %w", r, err)
 	}
 	return nil
@@ -544,12 +540,18 @@ func (c *Cluster) restoreReplica(ctx context.Context, r int) error {
 	}
 	user, _ := confValue(n.confPath(), "masteruser")
 	pass, _ := confValue(n.confPath(), "masterauth")
+	return c.setMasterAuth(ctx, n, user, pass)
+}
+
+// setMasterAuth sets the user and password node n's replication link logs in
+// with (an empty user: the default one).
+func (c *Cluster) setMasterAuth(ctx context.Context, n *node, user, pass string) error {
 	cl := c.client(n)
 	if err := cl.ConfigSet(ctx, "masteruser", user).Err(); err != nil {
-		return fmt.Errorf("provision: node %d: CONFIG SET masteruser: %w", r, err)
+		return fmt.Errorf("provision: node %d: CONFIG SET masteruser: %w", n.Index, err)
 	}
 	if err := cl.ConfigSet(ctx, "masterauth", pass).Err(); err != nil {
-		return fmt.Errorf("provision: node %d: CONFIG SET masterauth: %w", r, err)
+		return fmt.Errorf("provision: node %d: CONFIG SET masterauth: %w", n.Index, err)
 	}
 	return nil
 }
@@ -633,13 +635,7 @@ func (p *Partition) Heal(ctx context.Context) (Healed, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*c.actionTimeout())
 	defer cancel()
 	h := Healed{Start: p.Start(), End: time.Now()}
-	p.mu.Lock()
-	stop, watched := p.stopWatch, p.watched
-	p.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-watched
-	}
+	p.stopWatching()
 	p.relays.heal()
 	var errs []error
 	p.mu.Lock()
@@ -695,6 +691,12 @@ func (p *Partition) release() {
 	if already {
 		return
 	}
+	p.stopWatching()
+	p.relays.close()
+}
+
+// stopWatching stops the watcher of the replicas' masters, if it runs.
+func (p *Partition) stopWatching() {
 	p.mu.Lock()
 	stop, watched := p.stopWatch, p.watched
 	p.mu.Unlock()
@@ -702,7 +704,6 @@ func (p *Partition) release() {
 		stop()
 		<-watched
 	}
-	p.relays.close()
 }
 
 // record returns a copy of the partition's record for the state file.
@@ -766,11 +767,29 @@ func processAlive(pid int) bool {
 	return err == nil && s != 'Z' && s != 'X'
 }
 
+// partitionArgs are the redis-server arguments that start node n behind a
+// partition in place (a restart forgets what CONFIG SET changed): its
+// relay's port announced, and, if its replication is cut, the credentials
+// that keep it from syncing across, from its first moment.
+func (c *Cluster) partitionArgs(n *node) []string {
+	c.mu.Lock()
+	p := c.partition
+	c.mu.Unlock()
+	if p == nil || p.relays == nil {
+		return nil
+	}
+	r := p.record()
+	args := []string{"--cluster-announce-bus-port", strconv.Itoa(r.Relays[n.Index])}
+	if slices.Contains(r.Cut, n.Index) {
+		args = append(args, "--masteruser", cutUser, "--masterauth", cutPassword)
+	}
+	return args
+}
+
 // rejoin tells a restarted node where the others are, and them where it is:
 // a node restarted after the cluster bus moved (during a partition, or after
 // one whose process died) knows only what its nodes.conf says. During a
-// partition it goes back behind its relay, meets only its own side, and has
-// its replication cut again if it was.
+// partition it meets only its own side, at the relays' ports.
 func (c *Cluster) rejoin(ctx context.Context, n *node) error {
 	c.mu.Lock()
 	p, moved := c.partition, c.busMoved
@@ -784,18 +803,6 @@ func (c *Cluster) rejoin(ctx context.Context, n *node) error {
 		return c.meetAll(ctx, nodes, c.ownBusPort, only)
 	}
 	r := p.record()
-	cl := c.client(n)
-	if err := cl.ConfigSet(ctx, "cluster-announce-bus-port", strconv.Itoa(r.Relays[n.Index])).Err(); err != nil {
-		return fmt.Errorf("provision: node %d: CONFIG SET cluster-announce-bus-port: %w", n.Index, err)
-	}
-	if slices.Contains(r.Cut, n.Index) {
-		if err := cl.ConfigSet(ctx, "masteruser", cutUser).Err(); err != nil {
-			return fmt.Errorf("provision: node %d: CONFIG SET masteruser: %w", n.Index, err)
-		}
-		if err := cl.ConfigSet(ctx, "masterauth", cutPassword).Err(); err != nil {
-			return fmt.Errorf("provision: node %d: CONFIG SET masterauth: %w", n.Index, err)
-		}
-	}
 	return c.meetAll(ctx, nodes, func(i int) int { return r.Relays[i] },
 		func(a, b int) bool { return only(a, b) && p.side[a] == p.side[b] })
 }

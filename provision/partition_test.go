@@ -335,3 +335,39 @@ func TestPartitionProcessEnds(t *testing.T) {
 		assertUnpartitioned(t, ctx, c)
 	})
 }
+
+// TestPartitionRestartedNode: a replica restarted during a partition, whose
+// master is on the other side, cannot sync from it (its restart forgot the
+// credentials that keep it from doing so, and gets them again); after the heal
+// all is as before.
+func TestPartitionRestartedNode(t *testing.T) {
+	c := sharedCluster(t)
+	restoreCluster(t, c)
+	ctx := testCtx(t, 2*time.Minute)
+	p, err := c.Partition(ctx, []int{0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Node 3, a replica of node 0, restarts before the majority fails node 0
+	// over: its nodes.conf still names node 0 its master.
+	if err := c.Kill(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(ctx, 3); err != nil {
+		t.Fatalf("restart during the partition: %v", err)
+	}
+	master0 := c.Nodes()[0].ID
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		st, err := c.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := st.Nodes[3]; n.MasterID == master0 && n.Link == "up" {
+			t.Fatal("node 3 synced from node 0 across the partition")
+		}
+	}
+	if _, err := p.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertUnpartitioned(t, ctx, c)
+}

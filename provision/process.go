@@ -74,7 +74,8 @@ func (p *proc) signal(sig syscall.Signal) error {
 // own session when daemon), and Waits for it in a goroutine tracked by c.wg.
 func (c *Cluster) spawn(n *node) (*proc, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, c.redisServer, n.confPath())
+	// A node started during a partition starts behind it (see partitionArgs).
+	cmd := exec.CommandContext(ctx, c.redisServer, append([]string{n.confPath()}, c.partitionArgs(n)...)...)
 	cmd.Dir = n.Dir
 	attr := &syscall.SysProcAttr{}
 	if c.daemon {
